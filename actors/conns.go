@@ -1,0 +1,110 @@
+package actors
+
+import (
+	"sync"
+
+	"github.com/presenced/presenced/messages"
+)
+
+// Conn is a live client connection as the actors see it; transport
+// implements it. Both methods are called from actor goroutines and must
+// never block.
+type Conn interface {
+	// Push queues one encoded frame for the client. It returns false when
+	// the connection is closed, or when its queue overflowed, in which case
+	// the connection closes itself: a slow reader never slows an actor.
+	Push(frame []byte) bool
+	// Close ends the connection with a WebSocket close code and reason.
+	Close(code int, reason string)
+}
+
+// WebSocket close codes the actors use.
+const (
+	CloseNormal         = 1000
+	CloseGoingAway      = 1001
+	ClosePolicy         = 1008
+	CloseInternalError  = 1011
+	CloseServiceRestart = 1012
+)
+
+// connKey identifies a connection anywhere in the cluster, as a map key.
+type connKey struct {
+	member string
+	id     uint64
+}
+
+func keyOf(ref *messages.ConnRef) connKey { return connKey{ref.GetMember(), ref.GetId()} }
+
+// connTable is the member's index of its local sessions, by id and by user.
+// Actors reach local connections through it without a hop; it is also what
+// a restarted user actor rebuilds its connections from.
+type connTable struct {
+	mu     sync.RWMutex
+	byID   map[uint64]*Session
+	byUser map[string]map[uint64]*Session
+}
+
+func newConnTable() *connTable {
+	return &connTable{byID: make(map[uint64]*Session), byUser: make(map[string]map[uint64]*Session)}
+}
+
+func (t *connTable) add(s *Session) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.byID[s.ref.Id] = s
+	m := t.byUser[s.user]
+	if m == nil {
+		m = make(map[uint64]*Session, 1)
+		t.byUser[s.user] = m
+	}
+	m[s.ref.Id] = s
+}
+
+func (t *connTable) remove(s *Session) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byID[s.ref.Id] != s {
+		return
+	}
+	delete(t.byID, s.ref.Id)
+	if m := t.byUser[s.user]; m != nil {
+		delete(m, s.ref.Id)
+		if len(m) == 0 {
+			delete(t.byUser, s.user)
+		}
+	}
+}
+
+func (t *connTable) get(id uint64) *Session {
+	t.mu.RLock()
+	s := t.byID[id]
+	t.mu.RUnlock()
+	return s
+}
+
+func (t *connTable) ofUser(user string) []*Session {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	m := t.byUser[user]
+	out := make([]*Session, 0, len(m))
+	for _, s := range m {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (t *connTable) all() []*Session {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]*Session, 0, len(t.byID))
+	for _, s := range t.byID {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (t *connTable) len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.byID)
+}

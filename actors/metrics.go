@@ -1,0 +1,37 @@
+package actors
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the engine's Prometheus collectors.
+type metrics struct {
+	usersOnline     prometheus.Gauge
+	presenceChanges prometheus.Counter
+	fanoutBatch     prometheus.Histogram
+	framesPushed    prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		usersOnline: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "presenced_users_online",
+			Help: "Users with a user actor on this member: connected, or inside their offline grace.",
+		}),
+		presenceChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presenced_presence_changes_total",
+			Help: "Presence states published by user actors.",
+		}),
+		fanoutBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "presenced_presence_fanout_batch_users",
+			Help:    "Users per presence frame sent to a viewer connection (coalescing batches).",
+			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 500, 1000, 5000},
+		}),
+		framesPushed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presenced_actor_frames_pushed_total",
+			Help: "Frames the actors queued on connections.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.usersOnline, m.presenceChanges, m.fanoutBatch, m.framesPushed)
+	}
+	return m
+}

@@ -1,0 +1,329 @@
+package actors
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/messages"
+)
+
+const (
+	client     = messages.RoleClient
+	freelancer = messages.RoleFreelancer
+	admin      = messages.RoleAdmin
+)
+
+func TestFirstFrameIsTheSnapshotOfVisibleOnlineUsers(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	h.connect("alice", client)
+	h.connect("mallory", client) // online, but no contact of bob
+
+	_, c := h.connect("bob", freelancer)
+	if c.You.UserID != "bob" || c.You.Role != freelancer {
+		t.Fatalf("you = %+v", c.You)
+	}
+	if c.HeartbeatIntervalMs != 25000 {
+		t.Fatalf("heartbeatIntervalMs = %d", c.HeartbeatIntervalMs)
+	}
+	if got := sortedIDs(c.Users); !slices.Equal(got, []string{"alice"}) {
+		t.Fatalf("snapshot users %v, want only alice", got)
+	}
+	if c.status("alice") != "active" || c.Users[0].LastSeen != nil || c.Users[0].Role != client {
+		t.Fatalf("alice in snapshot = %+v", c.Users[0])
+	}
+}
+
+func TestContactsSeeConnectAndOfflineAfterGraceWithLastSeen(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	bob, _ := h.connect("bob", client)
+
+	alice, _ := h.connect("alice", client)
+	h.expectUpdate(bob, map[string]string{"alice": "active"})
+
+	h.clock.Advance(time.Second)
+	closedAt := h.clock.Now()
+	alice.sess.Close()
+	h.expectNothing(bob)
+	h.clock.Advance(2*time.Second - time.Millisecond)
+	h.expectNothing(bob) // still inside the grace
+	h.clock.Advance(time.Millisecond)
+	u := h.expectUpdate(bob, map[string]string{"alice": "offline"})
+	if u[0].LastSeen == nil || *u[0].LastSeen != closedAt.UnixMilli() {
+		t.Fatalf("lastSeen = %v, want the moment the last connection ended (%d)", u[0].LastSeen, closedAt.UnixMilli())
+	}
+}
+
+func TestReloadInsideGraceShowsNoChange(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	bob, _ := h.connect("bob", client)
+	alice, _ := h.connect("alice", client)
+	h.expectUpdate(bob, map[string]string{"alice": "active"})
+	alice.sess.Focus("bob")
+	h.clock.Advance(time.Second)
+	h.expectUpdate(bob, map[string]string{"alice": "online"})
+
+	alice.sess.Close()
+	h.clock.Advance(1500 * time.Millisecond)
+	alice2, _ := h.connect("alice", client)
+	alice2.sess.Focus("bob")
+	h.clock.Advance(10 * time.Second)
+	h.expectNothing(bob)
+}
+
+func TestHeartbeatTimeoutClosesAtExactlyTheDeadline(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	bob, _ := h.connect("bob", client)
+	alice, _ := h.connect("alice", client)
+	h.updates(bob)
+
+	h.clock.Advance(10 * time.Second)
+	alice.sess.Heartbeat() // deadline moves to 40s
+	bob.sess.Heartbeat()
+	h.clock.Advance(30*time.Second - time.Millisecond)
+	if closed, _ := alice.isClosed(); closed {
+		t.Fatal("closed before its deadline")
+	}
+	bob.sess.Heartbeat()
+	h.clock.Advance(time.Millisecond)
+	closed, code := alice.isClosed()
+	if !closed || code != CloseNormal {
+		t.Fatalf("closed=%v code=%d at the deadline, want closed with %d", closed, code, CloseNormal)
+	}
+	deadline := h.clock.Now()
+	h.clock.Advance(2 * time.Second)
+	u := h.expectUpdate(bob, map[string]string{"alice": "offline"})
+	if *u[0].LastSeen != deadline.UnixMilli() {
+		t.Fatalf("lastSeen %d, want the close at %d", *u[0].LastSeen, deadline.UnixMilli())
+	}
+}
+
+func TestAnyFrameKeepsAConnectionAlive(t *testing.T) {
+	h := newHarness(t)
+	alice, _ := h.connect("alice", client)
+	for range 5 {
+		h.clock.Advance(20 * time.Second)
+		alice.sess.Touch() // a pong, or any frame
+	}
+	if closed, _ := alice.isClosed(); closed {
+		t.Fatal("a connection showing life every 20s was closed")
+	}
+}
+
+func TestSecondTabIsOnePresence(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	bob, _ := h.connect("bob", client)
+	tab1, _ := h.connect("alice", client)
+	h.expectUpdate(bob, map[string]string{"alice": "active"})
+
+	tab2, _ := h.connect("alice", client)
+	h.expectNothing(bob)
+	tab1.sess.Close()
+	for range 3 {
+		h.clock.Advance(20 * time.Second)
+		tab2.sess.Heartbeat()
+	}
+	h.expectNothing(bob)
+	if closed, _ := tab2.isClosed(); closed {
+		t.Fatal("the remaining tab was closed")
+	}
+}
+
+func TestFocusIsPerConnectionAndOnlyThePartnerSeesOnline(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	h.contacts("alice", "carol")
+	bob, _ := h.connect("bob", client)
+	carol, _ := h.connect("carol", client)
+	tab1, _ := h.connect("alice", freelancer)
+	tab2, _ := h.connect("alice", freelancer)
+	h.updates(bob)
+	h.updates(carol)
+
+	if err := tab1.sess.Focus("bob"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Second)
+	h.expectUpdate(bob, map[string]string{"alice": "online"})
+	h.expectNothing(carol) // carol never learns whom alice chats with
+
+	tab2.sess.Blur("") // another tab closing its chats changes nothing
+	h.clock.Advance(time.Second)
+	h.expectNothing(bob)
+
+	tab1.sess.Blur("bob")
+	h.clock.Advance(time.Second)
+	h.expectUpdate(bob, map[string]string{"alice": "active"})
+	h.expectNothing(carol)
+}
+
+func TestVisibilityRules(t *testing.T) {
+	t.Run("contacts only", func(t *testing.T) {
+		h := newHarness(t)
+		stranger, _ := h.connect("dave", client)
+		h.connect("alice", client)
+		h.expectNothing(stranger)
+	})
+	t.Run("admin sees everyone", func(t *testing.T) {
+		h := newHarness(t)
+		h.connect("alice", client)
+		root, c := h.connect("root", admin)
+		if c.status("alice") != "active" {
+			t.Fatalf("admin snapshot %+v", c.Users)
+		}
+		h.connect("bob", freelancer)
+		h.expectUpdate(root, map[string]string{"bob": "active"})
+	})
+	t.Run("visibility all", func(t *testing.T) {
+		h := newHarness(t, func(o *Options) { o.Visibility = VisibilityAll })
+		h.connect("alice", client)
+		bob, c := h.connect("bob", client)
+		if c.status("alice") != "active" {
+			t.Fatalf("snapshot %+v", c.Users)
+		}
+		alice2, _ := h.connect("carol", client)
+		h.expectUpdate(bob, map[string]string{"carol": "active"})
+		alice2.sess.Focus("dave") // a third party's focus stays private
+		h.clock.Advance(time.Second)
+		h.expectNothing(bob)
+	})
+	t.Run("subscribe shows a stranger, unsubscribe hides", func(t *testing.T) {
+		h := newHarness(t)
+		viewer, _ := h.connect("viewer", client)
+		h.connect("star", freelancer)
+		viewer.sess.Subscribe("s1", []string{"star", "ghost"})
+		fs := viewer.take()
+		if len(fs) != 1 || fs[0].Type != messages.TypePresenceSnapshot || fs[0].Ref != "s1" {
+			t.Fatalf("answer %v, want one presence:snapshot with ref s1", types(fs))
+		}
+		var snap struct{ Users []wirePresence }
+		mustDecode(t, fs[0].Data, &snap)
+		if statusIn(snap.Users, "star") != "active" || statusIn(snap.Users, "ghost") != "offline" {
+			t.Fatalf("snapshot %+v", snap.Users)
+		}
+		h.clock.Advance(time.Second)
+		h.connect("ghost", client)
+		h.expectUpdate(viewer, map[string]string{"ghost": "active"})
+
+		viewer.sess.Unsubscribe([]string{"ghost"})
+		h.clock.Advance(time.Second)
+		// ghost going offline is no longer shown.
+		for _, s := range h.e.env.conns.ofUser("ghost") {
+			s.Close()
+		}
+		h.clock.Advance(5 * time.Second)
+		h.expectNothing(viewer)
+	})
+	t.Run("subscriptions are bounded", func(t *testing.T) {
+		h := newHarness(t, func(o *Options) { o.MaxSubscriptions = 2 })
+		viewer, _ := h.connect("viewer", client)
+		viewer.sess.Subscribe("a", []string{"u1", "u2"})
+		viewer.take()
+		viewer.sess.Subscribe("b", []string{"u3"})
+		fs := viewer.take()
+		if len(fs) != 1 || fs[0].Type != messages.TypeError || fs[0].Ref != "b" {
+			t.Fatalf("answer %v, want an error with ref b", types(fs))
+		}
+		var e struct{ Code string }
+		mustDecode(t, fs[0].Data, &e)
+		if e.Code != string(messages.CodeLimitExceeded) {
+			t.Fatalf("code %s", e.Code)
+		}
+	})
+	t.Run("a new conversation shows its members to each other", func(t *testing.T) {
+		h := newHarness(t)
+		alice, _ := h.connect("alice", client)
+		bob, _ := h.connect("bob", freelancer)
+		h.expectNothing(alice)
+		h.contacts("alice", "bob")
+		h.expectUpdate(alice, map[string]string{"bob": "active"})
+		h.expectUpdate(bob, map[string]string{"alice": "active"})
+	})
+}
+
+func TestBurstInsideTheWindowIsOneFrameWithTheLatestState(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Visibility = VisibilityAll })
+	viewer, _ := h.connect("viewer", client)
+	a, _ := h.connect("a", client)
+	h.expectUpdate(viewer, map[string]string{"a": "active"}) // a lone change goes at once
+
+	h.clock.Advance(10 * time.Millisecond)
+	h.connect("b", client)
+	a.sess.Focus("viewer")
+	h.clock.Advance(10 * time.Millisecond)
+	a.sess.Blur("viewer")
+	c, _ := h.connect("c", client)
+	c.sess.Focus("viewer")
+	h.expectNothing(viewer) // inside the window: held back
+
+	h.clock.Advance(30 * time.Millisecond) // the window ends 50ms after the first frame
+	// a went online and back: nothing to say; b and c in their last state.
+	h.expectUpdate(viewer, map[string]string{"b": "active", "c": "online"})
+}
+
+func TestStaleStateNeverOverwritesANewerOne(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	bob, _ := h.connect("bob", client)
+	h.connect("alice", client)
+	h.updates(bob)
+
+	// A late offline of alice, older than what the registry knows.
+	h.e.root.Send(h.e.env.registry, &messages.PresenceChanged{Presence: &messages.UserPresence{
+		UserId: "alice", Role: client, Connected: false, Version: 1,
+	}})
+	h.expectNothing(bob)
+
+	// A late leave: the first connection ends after the second joined.
+	tab1, _ := h.connect("alice", client)
+	for _, s := range h.e.env.conns.ofUser("alice") {
+		if s != tab1.sess {
+			s.Close()
+		}
+	}
+	h.e.root.Send(tab1.sess.userPID, &tick{}) // and a stale timer tick
+	h.clock.Advance(time.Minute)
+	tab1.sess.Heartbeat()
+	h.clock.Advance(time.Second)
+	h.expectNothing(bob)
+}
+
+func TestConnectionLimitPerUser(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.MaxConnectionsPerUser = 2 })
+	h.connect("alice", client)
+	h.connect("alice", client)
+	_, err := h.e.Connect(t.Context(), "alice", client, &probe{})
+	if messages.CodeOf(err) != messages.CodeLimitExceeded {
+		t.Fatalf("third connection: %v, want limit_exceeded", err)
+	}
+}
+
+func TestLastSeenIsStoredAndServedOnceOffline(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	alice, _ := h.connect("alice", freelancer)
+	h.clock.Advance(time.Second)
+	left := h.clock.Now()
+	alice.sess.Close()
+	h.clock.Advance(3 * time.Second)
+
+	p, err := h.e.Presence(t.Context(), "bob", client, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != messages.StatusOffline || p.LastSeen != left.UnixMilli() || p.Role != freelancer {
+		t.Fatalf("presence %+v", p)
+	}
+	recs, _ := h.store.Users(t.Context(), []string{"alice"})
+	if !recs["alice"].LastSeen.Equal(left) || recs["alice"].Role != freelancer {
+		t.Fatalf("stored %+v", recs["alice"])
+	}
+	if _, err := h.e.Presence(t.Context(), "mallory", client, "alice"); messages.CodeOf(err) != messages.CodeNotFound {
+		t.Fatalf("a stranger asking: %v, want not_found", err)
+	}
+}

@@ -1,0 +1,500 @@
+package actors
+
+import (
+	"context"
+	"slices"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/presenced/presenced/messages"
+)
+
+// registry is the member's presence fan-out. It holds the latest presence of
+// every user it heard of, and the member's viewer connections with what each
+// may see: the viewer's contacts (loaded from the store, kept current when
+// conversations are created), ADMIN or visibility "all", and the
+// connection's own subscriptions. On each change it tells exactly the
+// connections whose view of the user changed, through their coalescers.
+type registry struct {
+	env   *env
+	users map[string]*entry
+	// viewers are the users with a connection on this member.
+	viewers map[string]*viewer
+	conns   map[connKey]*viewerConn
+	// contactOf: user → local viewers having that user as a contact.
+	contactOf map[string]map[*viewer]struct{}
+	// subscribers: user → local connections subscribed to that user.
+	subscribers map[string]map[*viewerConn]struct{}
+	admins      map[*viewer]struct{}
+	flush       *flusher
+	stamp       uint64 // dedupes connections reached twice in one fan-out
+}
+
+// entry is the latest presence of a user and its encodings, one per status a
+// viewer can see, made at most once per version and shared by all viewers.
+type entry struct {
+	p       *messages.UserPresence
+	frags   [3][]byte
+	singles [3][]byte
+}
+
+func (e *entry) fragment(st messages.Status) []byte {
+	if e.frags[st] == nil {
+		pr := messages.Presence{
+			UserID: e.p.UserId, Role: e.p.Role, Status: st,
+			LastActive: e.p.LastActiveMs, LastSeen: e.p.LastSeenMs,
+		}
+		e.frags[st] = pr.AppendJSON(nil)
+	}
+	return e.frags[st]
+}
+
+type viewer struct {
+	id, role string
+	contacts map[string]struct{}
+	loaded   bool
+	conns    map[connKey]*viewerConn
+}
+
+type viewerConn struct {
+	ref     *messages.ConnRef
+	v       *viewer
+	replyTo *actor.PID // the user actor waiting for ViewerReady
+	ready   bool
+	subs    map[string]struct{}
+	coalescer
+	stamp uint64
+}
+
+func newRegistry(env *env) *registry {
+	return &registry{
+		env:         env,
+		users:       make(map[string]*entry),
+		viewers:     make(map[string]*viewer),
+		conns:       make(map[connKey]*viewerConn),
+		contactOf:   make(map[string]map[*viewer]struct{}),
+		subscribers: make(map[string]map[*viewerConn]struct{}),
+		admins:      make(map[*viewer]struct{}),
+	}
+}
+
+// contactsLoaded is the store's answer for a viewer's contacts.
+type contactsLoaded struct {
+	viewer   string
+	contacts []string
+	err      error
+}
+
+// usersLoaded is the store's answer for users a subscription asked about.
+type usersLoaded struct {
+	sub   *messages.Subscribe
+	users map[string]messages.UserRecord
+	err   error
+}
+
+// retryContacts asks the registry to try loading a viewer's contacts again.
+type retryContacts struct{ viewer string }
+
+func (r *registry) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		r.flush = newFlusher(r.env, c.Self())
+	case *messages.PresenceChanged:
+		r.changed(m.Presence)
+	case *messages.ViewerJoin:
+		r.join(c, m)
+	case *messages.ViewerLeave:
+		r.leave(m.Conn)
+	case *contactsLoaded:
+		r.contactsLoaded(c, m)
+	case *retryContacts:
+		if v := r.viewers[m.viewer]; v != nil && !v.loaded {
+			r.loadContacts(c, v)
+		}
+	case *messages.Subscribe:
+		r.subscribe(c, m)
+	case *usersLoaded:
+		r.subscribed(m)
+	case *messages.Unsubscribe:
+		r.unsubscribe(m)
+	case *messages.ContactsAdded:
+		r.contactsAdded(m.Conversation.GetMemberIds())
+	case *presenceQuery:
+		c.Respond(r.lookup(m.user))
+	case *flushDue:
+		r.flush.run(r)
+	case *messages.Push:
+		for _, id := range m.ConnIds {
+			if s := r.env.conns.get(id); s != nil {
+				r.env.pushLocal(s, m.Frame)
+			}
+		}
+	case *messages.CloseConns:
+		for _, id := range m.ConnIds {
+			if s := r.env.conns.get(id); s != nil {
+				s.conn.Close(int(m.Code), m.Reason)
+			}
+		}
+	case *actor.Stopping:
+		r.flush.stop()
+	}
+}
+
+// changed records a user's new presence and tells the viewers who see a
+// difference. A focus-only change concerns the partners that gained or lost
+// focus and nobody else, so it costs nothing for other viewers.
+func (r *registry) changed(p *messages.UserPresence) {
+	old := r.users[p.UserId]
+	if old != nil && p.Version <= old.p.Version {
+		return // a late state: a newer one is already known
+	}
+	e := &entry{p: p}
+	r.users[p.UserId] = e
+	var before *messages.UserPresence
+	if old != nil {
+		before = old.p
+	}
+	r.stamp++
+	if before != nil && before.Connected == p.Connected {
+		for _, partner := range focusDiff(before.Focus, p.Focus) {
+			if v := r.viewers[partner]; v != nil {
+				for _, vc := range v.conns {
+					r.offer(vc, e, before)
+				}
+			}
+		}
+		return
+	}
+	r.forWatchers(p.UserId, func(vc *viewerConn) { r.offer(vc, e, before) })
+}
+
+// forWatchers calls f once for every local connection that may see user.
+func (r *registry) forWatchers(user string, f func(*viewerConn)) {
+	visit := func(v *viewer) {
+		for _, vc := range v.conns {
+			if vc.stamp != r.stamp {
+				vc.stamp = r.stamp
+				f(vc)
+			}
+		}
+	}
+	if r.env.opts.Visibility == VisibilityAll {
+		for _, v := range r.viewers {
+			visit(v)
+		}
+		return
+	}
+	for v := range r.admins {
+		visit(v)
+	}
+	for v := range r.contactOf[user] {
+		visit(v)
+	}
+	for vc := range r.subscribers[user] {
+		if vc.stamp != r.stamp {
+			vc.stamp = r.stamp
+			f(vc)
+		}
+	}
+}
+
+// offer queues the change of e for one connection if that viewer may see it
+// and its status, as that viewer sees it, differs from before.
+func (r *registry) offer(vc *viewerConn, e *entry, before *messages.UserPresence) {
+	if !vc.ready || !r.visible(vc, e.p.UserId) {
+		return
+	}
+	was, now := statusFor(before, vc.v.id), statusFor(e.p, vc.v.id)
+	if was == now {
+		return
+	}
+	vc.offer(r, e.p.UserId, was)
+}
+
+func (r *registry) visible(vc *viewerConn, user string) bool {
+	_, contact := vc.v.contacts[user]
+	_, sub := vc.subs[user]
+	return canSee(r.env.opts.Visibility, vc.v.id, vc.v.role, user, contact, sub)
+}
+
+// needsContacts: only viewers limited to their contacts need them loaded.
+func (r *registry) needsContacts(role string) bool {
+	return r.env.opts.Visibility != VisibilityAll && role != messages.RoleAdmin
+}
+
+func (r *registry) join(c actor.Context, m *messages.ViewerJoin) {
+	k := keyOf(m.Conn)
+	if vc := r.conns[k]; vc != nil {
+		// A rebuilt user actor re-registering: answer it, no new snapshot.
+		vc.replyTo = c.Sender()
+		if vc.ready {
+			c.Send(vc.replyTo, &messages.ViewerReady{Conn: vc.ref})
+		}
+		return
+	}
+	v := r.viewers[m.UserId]
+	if v == nil {
+		v = &viewer{id: m.UserId, role: m.Role, conns: make(map[connKey]*viewerConn)}
+		r.viewers[m.UserId] = v
+		if m.Role == messages.RoleAdmin {
+			r.admins[v] = struct{}{}
+		}
+		if r.needsContacts(m.Role) {
+			r.loadContacts(c, v)
+		} else {
+			v.loaded = true
+		}
+	}
+	vc := &viewerConn{ref: m.Conn, v: v, replyTo: c.Sender()}
+	v.conns[k] = vc
+	r.conns[k] = vc
+	if v.loaded {
+		r.greet(c, vc)
+	}
+}
+
+func (r *registry) loadContacts(c actor.Context, v *viewer) {
+	store, id := r.env.opts.Store, v.id
+	r.env.async(c, func(ctx context.Context) any {
+		contacts, err := store.Contacts(ctx, id)
+		return &contactsLoaded{viewer: id, contacts: contacts, err: err}
+	})
+}
+
+func (r *registry) contactsLoaded(c actor.Context, m *contactsLoaded) {
+	v := r.viewers[m.viewer]
+	if v == nil || v.loaded {
+		return
+	}
+	if m.err != nil {
+		// Presence without contacts beats no presence: greet now with what
+		// the viewer may see anyway, and keep trying the store.
+		r.env.log.Warn("loading contacts failed; retrying", "user_id", v.id, "err", m.err)
+		r.env.after(storeRetryDelay, c.Self(), &retryContacts{viewer: v.id})
+	} else {
+		v.loaded = true
+	}
+	r.addContacts(v, m.contacts)
+	for _, vc := range v.conns {
+		if !vc.ready {
+			r.greet(c, vc)
+		}
+	}
+}
+
+// greet sends presence:connected, the connection's first frame: every user
+// the viewer may see who is online now.
+func (r *registry) greet(c actor.Context, vc *viewerConn) {
+	var frags [][]byte
+	add := func(e *entry) {
+		if e != nil && e.p.Connected && e.p.UserId != vc.v.id {
+			frags = append(frags, e.fragment(statusFor(e.p, vc.v.id)))
+		}
+	}
+	if r.needsContacts(vc.v.role) {
+		for u := range vc.v.contacts {
+			add(r.users[u])
+		}
+	} else {
+		for _, e := range r.users {
+			add(e)
+		}
+	}
+	frame := messages.ConnectedFrame(vc.v.id, vc.v.role, frags, r.env.opts.HeartbeatInterval.Milliseconds())
+	r.push(vc, frame, len(frags))
+	vc.ready = true
+	if vc.replyTo != nil {
+		c.Send(vc.replyTo, &messages.ViewerReady{Conn: vc.ref})
+	}
+}
+
+func (r *registry) leave(ref *messages.ConnRef) {
+	k := keyOf(ref)
+	vc := r.conns[k]
+	if vc == nil {
+		return
+	}
+	delete(r.conns, k)
+	for u := range vc.subs {
+		r.unwatch(vc, u)
+	}
+	vc.pending = nil
+	v := vc.v
+	delete(v.conns, k)
+	if len(v.conns) > 0 {
+		return
+	}
+	delete(r.viewers, v.id)
+	delete(r.admins, v)
+	for u := range v.contacts {
+		if m := r.contactOf[u]; m != nil {
+			delete(m, v)
+			if len(m) == 0 {
+				delete(r.contactOf, u)
+			}
+		}
+	}
+}
+
+// addContacts makes users contacts of v, telling v's connections about
+// those of them now visible and online.
+func (r *registry) addContacts(v *viewer, users []string) {
+	if v.contacts == nil {
+		v.contacts = make(map[string]struct{}, len(users))
+	}
+	for _, u := range users {
+		if _, ok := v.contacts[u]; ok || u == v.id {
+			continue
+		}
+		shown := make(map[*viewerConn]bool, len(v.conns))
+		for _, vc := range v.conns {
+			shown[vc] = r.visible(vc, u)
+		}
+		v.contacts[u] = struct{}{}
+		m := r.contactOf[u]
+		if m == nil {
+			m = make(map[*viewer]struct{})
+			r.contactOf[u] = m
+		}
+		m[v] = struct{}{}
+		if e := r.users[u]; e != nil && e.p.Connected {
+			for vc, was := range shown {
+				if !was && vc.ready {
+					vc.offer(r, u, messages.StatusOffline)
+				}
+			}
+		}
+	}
+}
+
+// contactsAdded: the members of a new conversation now see each other.
+func (r *registry) contactsAdded(members []string) {
+	for _, id := range members {
+		if v := r.viewers[id]; v != nil && r.needsContacts(v.role) {
+			r.addContacts(v, members)
+		}
+	}
+}
+
+func (r *registry) push(vc *viewerConn, frame []byte, users int) {
+	r.env.metrics.fanoutBatch.Observe(float64(users))
+	if vc.ref.Member == r.env.member {
+		if s := r.env.conns.get(vc.ref.Id); s != nil {
+			r.env.pushLocal(s, frame)
+		}
+		return
+	}
+	r.env.push(frame, vc.ref)
+}
+
+// lookup answers a presence query from outside: the user's latest presence,
+// or nil when this registry never heard of the user.
+func (r *registry) lookup(user string) *messages.UserPresence {
+	if e := r.users[user]; e != nil {
+		return e.p
+	}
+	return nil
+}
+
+// presenceQuery asks the registry for a user's latest presence. Local.
+type presenceQuery struct{ user string }
+
+func (r *registry) subscribe(c actor.Context, m *messages.Subscribe) {
+	vc := r.conns[keyOf(m.Conn)]
+	if vc == nil {
+		return
+	}
+	ids := slices.Compact(slices.Sorted(slices.Values(m.UserIds)))
+	added := 0
+	for _, id := range ids {
+		if _, ok := vc.subs[id]; !ok {
+			added++
+		}
+	}
+	if limit := r.env.opts.MaxSubscriptions; len(vc.subs)+added > limit {
+		r.env.push(messages.ErrorFrame(m.Ref, messages.CodeLimitExceeded,
+			"at most "+itoa(limit)+" subscriptions per connection"), vc.ref)
+		return
+	}
+	var unknown []string
+	for _, id := range ids {
+		if r.users[id] == nil {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) == 0 {
+		r.subscribed(&usersLoaded{sub: m})
+		return
+	}
+	store := r.env.opts.Store
+	r.env.async(c, func(ctx context.Context) any {
+		users, err := store.Users(ctx, unknown)
+		return &usersLoaded{sub: m, users: users, err: err}
+	})
+}
+
+// subscribed completes a subscription once the users it names are known:
+// it registers them and answers presence:snapshot in the order asked.
+func (r *registry) subscribed(m *usersLoaded) {
+	vc := r.conns[keyOf(m.sub.Conn)]
+	if vc == nil {
+		return
+	}
+	if m.err != nil {
+		r.env.log.Warn("loading subscribed users failed", "err", m.err)
+	}
+	for id, rec := range m.users {
+		if r.users[id] == nil {
+			// Known offline users: version 0 yields to any live state.
+			r.users[id] = &entry{p: &messages.UserPresence{UserId: id, Role: rec.Role, LastSeenMs: unixMs(rec.LastSeen)}}
+		}
+	}
+	if vc.subs == nil {
+		vc.subs = make(map[string]struct{}, len(m.sub.UserIds))
+	}
+	seen := make(map[string]bool, len(m.sub.UserIds))
+	frags := make([][]byte, 0, len(m.sub.UserIds))
+	for _, id := range m.sub.UserIds {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if _, ok := vc.subs[id]; !ok {
+			vc.subs[id] = struct{}{}
+			set := r.subscribers[id]
+			if set == nil {
+				set = make(map[*viewerConn]struct{})
+				r.subscribers[id] = set
+			}
+			set[vc] = struct{}{}
+		}
+		e := r.users[id]
+		if e == nil {
+			e = &entry{p: &messages.UserPresence{UserId: id}}
+		}
+		frags = append(frags, e.fragment(statusFor(e.p, vc.v.id)))
+	}
+	r.push(vc, messages.AppendPresenceFrame(nil, messages.TypePresenceSnapshot, m.sub.Ref, frags), len(frags))
+}
+
+func (r *registry) unsubscribe(m *messages.Unsubscribe) {
+	vc := r.conns[keyOf(m.Conn)]
+	if vc == nil {
+		return
+	}
+	for _, id := range m.UserIds {
+		if _, ok := vc.subs[id]; ok {
+			delete(vc.subs, id)
+			r.unwatch(vc, id)
+		}
+	}
+}
+
+func (r *registry) unwatch(vc *viewerConn, user string) {
+	if set := r.subscribers[user]; set != nil {
+		delete(set, vc)
+		if len(set) == 0 {
+			delete(r.subscribers, user)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package actors
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPanickingUserActorRestartsWithItsConnections(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	h.contacts("carol", "bob")
+	bob, _ := h.connect("bob", client)
+	tab1, _ := h.connect("alice", client)
+	tab2, _ := h.connect("alice", client)
+	carol, _ := h.connect("carol", client)
+	if err := tab1.sess.Focus("bob"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Second)
+	h.updates(bob)
+
+	h.e.root.Send(tab1.sess.userPID, &crash{})
+	h.clock.Advance(time.Second)
+	h.expectNothing(bob) // still online for bob: the focus survived
+	for _, p := range []*probe{tab1, tab2, carol} {
+		if closed, _ := p.isClosed(); closed {
+			t.Fatal("a connection was dropped by the restart")
+		}
+	}
+
+	// The rebuilt actor serves the connections it rebuilt.
+	tab1.sess.Blur("bob")
+	h.clock.Advance(time.Second)
+	h.expectUpdate(bob, map[string]string{"alice": "active"})
+	for range 3 {
+		h.clock.Advance(20 * time.Second)
+		tab1.sess.Heartbeat()
+		bob.sess.Heartbeat()
+		carol.sess.Heartbeat()
+	}
+	if closed, _ := tab2.isClosed(); !closed {
+		t.Fatal("the silent tab outlived its heartbeat deadline after the restart")
+	}
+	h.expectNothing(bob) // tab1 still holds alice's presence
+	tab1.sess.Close()
+	h.clock.Advance(2 * time.Second)
+	h.expectUpdate(bob, map[string]string{"alice": "offline"})
+}
+
+func TestRepeatedFailuresCloseTheUsersConnectionsOnly(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	bob, _ := h.connect("bob", client)
+	alice, _ := h.connect("alice", client)
+	for range 11 { // more than supervision allows in its window
+		h.e.root.Send(alice.sess.userPID, &crash{})
+	}
+	if closed, code := alice.isClosed(); !closed || code != CloseInternalError {
+		t.Fatalf("closed=%v code=%d, want alice's connection closed with 1011 so it reconnects", closed, code)
+	}
+	if closed, _ := bob.isClosed(); closed {
+		t.Fatal("another user's connection was dropped")
+	}
+	// alice reconnects to a fresh actor.
+	h.connect("alice", client)
+}

@@ -1,0 +1,331 @@
+package actors
+
+import (
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/presenced/presenced/messages"
+)
+
+// tick wakes a user actor when its earliest deadline is due: a silent
+// connection, a lingering focus, or the end of the offline grace. Handling
+// it recomputes everything from the clock, so a late or stale tick is
+// harmless.
+type tick struct{}
+
+// crash makes a user actor panic. Tests send it to show that supervision
+// restarts the actor without losing its connections.
+type crash struct{}
+
+// userActor owns one user's presence: its connections, each one's focus and
+// heartbeat deadline, the offline grace, lastActive and lastSeen, and the
+// version that orders its changes. All of it is soft state: after a restart
+// it is rebuilt from the member's sessions.
+type userActor struct {
+	env     *env
+	id      string
+	role    string
+	rebuild bool
+
+	conns      map[connKey]*userConn
+	lingering  map[string]time.Time // partner → until: focus of ended connections, kept over a reload
+	lastActive time.Time
+	lastEnd    time.Time // when the last connection ended; zero while one is live
+	offline    bool      // the grace ran out and offline was published
+	version    uint64
+	published  *messages.UserPresence
+
+	timerDue  time.Time
+	timerStop func() bool
+
+	convs       map[string][]string // conversation → members, of conversations used
+	convWaiters map[string][]convWaiter
+	sends       map[string]*pendingSend // by message id
+}
+
+type userConn struct {
+	ref       *messages.ConnRef
+	focus     []string
+	joined    []string
+	lastFrame time.Time
+	greeted   bool     // presence:connected and unread went out
+	held      [][]byte // frames waiting for the greeting to end
+}
+
+func newUserActor(env *env, id string, rebuild bool) *userActor {
+	return &userActor{
+		env:         env,
+		id:          id,
+		rebuild:     rebuild,
+		conns:       make(map[connKey]*userConn),
+		lingering:   make(map[string]time.Time),
+		convs:       make(map[string][]string),
+		convWaiters: make(map[string][]convWaiter),
+		sends:       make(map[string]*pendingSend),
+	}
+}
+
+func (u *userActor) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		if u.rebuild {
+			u.rebuildFromSessions(c)
+		}
+	case *messages.Attach:
+		u.attach(c, m)
+	case *messages.Detach:
+		u.endConn(c, keyOf(m.Conn))
+		u.update(c)
+	case *messages.Touch:
+		u.touch(c, m)
+	case *messages.Focus:
+		if uc := u.conns[keyOf(m.Conn)]; uc != nil {
+			u.alive(uc)
+			if !slices.Contains(uc.focus, m.PartnerId) {
+				uc.focus = append(uc.focus, m.PartnerId)
+			}
+			u.update(c)
+		}
+	case *messages.Blur:
+		u.blur(c, m)
+	case *messages.ViewerReady:
+		if uc := u.conns[keyOf(m.Conn)]; uc != nil && !uc.greeted {
+			u.loadUnread(c, uc)
+		}
+	case *tick:
+		u.timerDue, u.timerStop = time.Time{}, nil
+		u.expire(c)
+		u.update(c)
+	case *stopIfIdle:
+		stop := u.offline && len(u.conns) == 0
+		c.Respond(&stopAck{user: u.id, stopped: stop})
+		if stop {
+			c.Stop(c.Self())
+		}
+	case *crash:
+		panic("crash requested")
+	case *actor.Stopping:
+		u.stopping()
+	default:
+		u.messaging(c, m)
+	}
+}
+
+func (u *userActor) attach(c actor.Context, m *messages.Attach) {
+	k := keyOf(m.Conn)
+	if _, ok := u.conns[k]; !ok && len(u.conns) >= u.env.opts.MaxConnectionsPerUser {
+		c.Respond(&messages.AttachReply{ErrorCode: string(messages.CodeLimitExceeded)})
+		return
+	}
+	firstEver := u.role == "" && u.version == 0
+	if m.Role != "" {
+		u.role = m.Role
+	}
+	u.addConn(c, m.Conn, m.Focus, m.Joined, false)
+	c.Respond(&messages.AttachReply{UserPidAddress: c.Self().Address, UserPidId: c.Self().Id})
+	if firstEver {
+		// Remember the role for viewers who ask about this user once offline.
+		c.Send(u.env.persist, &saveUser{seen: messages.UserSeen{ID: u.id, Role: u.role}})
+	}
+	u.update(c)
+}
+
+func (u *userActor) addConn(c actor.Context, ref *messages.ConnRef, focus, joined []string, greeted bool) {
+	now := u.env.clock.Now()
+	k := keyOf(ref)
+	if _, ok := u.conns[k]; !ok {
+		u.conns[k] = &userConn{ref: ref, focus: slices.Clone(focus), joined: slices.Clone(joined), lastFrame: now, greeted: greeted}
+	}
+	u.lastActive, u.lastEnd, u.offline = now, time.Time{}, false
+	c.Request(u.env.registryOf(ref), &messages.ViewerJoin{Conn: ref, UserId: u.id, Role: u.role})
+}
+
+// rebuildFromSessions restores the connections a restart lost from the
+// sessions of the member, each with its own record of its open chats.
+func (u *userActor) rebuildFromSessions(c actor.Context) {
+	for _, s := range u.env.conns.ofUser(u.id) {
+		focus, joined, greeted := s.registration()
+		u.role = s.role
+		u.addConn(c, s.ref, focus, joined, greeted)
+	}
+	if len(u.conns) == 0 {
+		// The state we lost may have shown this user online: let the grace
+		// run out so that viewers see offline rather than a ghost.
+		u.lastEnd = u.env.clock.Now()
+	}
+	u.env.log.Warn("user actor restarted; rebuilt from sessions", "user_id", u.id, "connections", len(u.conns))
+	u.update(c)
+}
+
+func (u *userActor) touch(c actor.Context, m *messages.Touch) {
+	uc := u.conns[keyOf(m.Conn)]
+	if uc == nil {
+		return
+	}
+	u.alive(uc)
+	if !m.Heartbeat {
+		return
+	}
+	u.heartbeat(c, uc)
+}
+
+func (u *userActor) heartbeat(c actor.Context, uc *userConn) {
+	u.lastActive = uc.lastFrame
+	// lastActive alone is not a change viewers are told about; refresh the
+	// registries' copy at most once per heartbeat interval.
+	if p := u.published; p != nil && u.lastActive.UnixMilli()-p.LastActiveMs >= u.env.opts.HeartbeatInterval.Milliseconds() {
+		u.publish(c, u.snapshot())
+	}
+}
+
+func (u *userActor) alive(uc *userConn) { uc.lastFrame = u.env.clock.Now() }
+
+func (u *userActor) blur(c actor.Context, m *messages.Blur) {
+	uc := u.conns[keyOf(m.Conn)]
+	if uc == nil {
+		return
+	}
+	u.alive(uc)
+	if m.PartnerId == "" {
+		uc.focus = nil
+		clear(u.lingering)
+	} else {
+		uc.focus = slices.DeleteFunc(uc.focus, func(p string) bool { return p == m.PartnerId })
+		delete(u.lingering, m.PartnerId)
+	}
+	u.update(c)
+}
+
+// endConn forgets a connection. Its open chats linger for the offline grace
+// so that a reload shows no flicker to the partner.
+func (u *userActor) endConn(c actor.Context, k connKey) {
+	uc := u.conns[k]
+	if uc == nil {
+		return
+	}
+	delete(u.conns, k)
+	now := u.env.clock.Now()
+	for _, p := range uc.focus {
+		u.lingering[p] = now.Add(u.env.opts.OfflineGrace)
+	}
+	if len(u.conns) == 0 {
+		u.lastEnd = now
+	}
+	c.Send(u.env.registryOf(uc.ref), &messages.ViewerLeave{Conn: uc.ref})
+}
+
+// expire closes connections silent past the heartbeat timeout (at exactly
+// the deadline), drops lingering focus whose time is up, and turns the user
+// offline when the grace after its last connection has run out.
+func (u *userActor) expire(c actor.Context) {
+	now := u.env.clock.Now()
+	for k, uc := range u.conns {
+		if !now.Before(uc.lastFrame.Add(u.env.opts.HeartbeatTimeout)) {
+			u.env.closeConn(uc.ref, CloseNormal, "heartbeat timeout")
+			u.endConn(c, k)
+		}
+	}
+	for p, until := range u.lingering {
+		if !now.Before(until) {
+			delete(u.lingering, p)
+		}
+	}
+	if len(u.conns) == 0 && !u.offline && !now.Before(u.lastEnd.Add(u.env.opts.OfflineGrace)) {
+		u.offline = true
+		clear(u.lingering)
+		c.Send(u.env.persist, &saveUser{seen: messages.UserSeen{ID: u.id, LastSeen: u.lastEnd}})
+	}
+}
+
+// update publishes the user's state if viewers could see a difference,
+// re-arms the timer, and offers the supervisor to stop this actor once the
+// user is offline.
+func (u *userActor) update(c actor.Context) {
+	next := u.snapshot()
+	if p := u.published; p == nil || p.Connected != next.Connected || !slices.Equal(p.Focus, next.Focus) || p.Role != next.Role {
+		u.publish(c, next)
+	}
+	u.arm(c)
+	if u.offline && len(u.conns) == 0 {
+		c.Send(c.Parent(), &idle{user: u.id})
+	}
+}
+
+// snapshot is the user's presence now, without a version.
+func (u *userActor) snapshot() *messages.UserPresence {
+	p := &messages.UserPresence{
+		UserId:       u.id,
+		Role:         u.role,
+		Connected:    !u.offline,
+		LastActiveMs: unixMs(u.lastActive),
+	}
+	if u.offline {
+		p.LastSeenMs = unixMs(u.lastEnd)
+		return p
+	}
+	for _, uc := range u.conns {
+		p.Focus = append(p.Focus, uc.focus...)
+	}
+	for partner := range u.lingering {
+		p.Focus = append(p.Focus, partner)
+	}
+	slices.Sort(p.Focus)
+	p.Focus = slices.Compact(p.Focus)
+	return p
+}
+
+// publish sends a new version of the user's presence to every registry.
+// Versions come from the clock as well as a counter, so that the state of
+// a rebuilt actor orders after everything its predecessor published.
+func (u *userActor) publish(c actor.Context, p *messages.UserPresence) {
+	u.version = max(u.version+1, uint64(u.env.clock.Now().UnixNano()))
+	p.Version = u.version
+	u.published = p
+	u.env.metrics.presenceChanges.Inc()
+	c.Send(u.env.registry, &messages.PresenceChanged{Presence: p})
+}
+
+// arm keeps one timer at the earliest deadline of this user.
+func (u *userActor) arm(c actor.Context) {
+	var due time.Time
+	consider := func(t time.Time) {
+		if due.IsZero() || t.Before(due) {
+			due = t
+		}
+	}
+	for _, uc := range u.conns {
+		consider(uc.lastFrame.Add(u.env.opts.HeartbeatTimeout))
+	}
+	for _, until := range u.lingering {
+		consider(until)
+	}
+	if len(u.conns) == 0 && !u.offline {
+		consider(u.lastEnd.Add(u.env.opts.OfflineGrace))
+	}
+	if due.IsZero() || (u.timerStop != nil && !u.timerDue.After(due)) {
+		return
+	}
+	if u.timerStop != nil {
+		u.timerStop()
+	}
+	u.timerDue = due
+	u.timerStop = u.env.after(max(due.Sub(u.env.clock.Now()), 0), c.Self(), &tick{})
+}
+
+// stopping runs when the actor stops: a normal stop after the grace, or the
+// member shutting down, when a user still shown online is recorded as last
+// seen now.
+func (u *userActor) stopping() {
+	if u.timerStop != nil {
+		u.timerStop()
+	}
+	if !u.offline {
+		seen := u.lastEnd
+		if seen.IsZero() {
+			seen = u.env.clock.Now()
+		}
+		u.env.system.Root.Send(u.env.persist, &saveUser{seen: messages.UserSeen{ID: u.id, LastSeen: seen}})
+	}
+}

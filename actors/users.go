@@ -1,0 +1,169 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/presenced/presenced/messages"
+)
+
+// routed carries a message to the actor of one user through the
+// supervisor, which knows who is alive. Local only.
+type routed struct {
+	user string
+	msg  any
+}
+
+// idle is a user actor telling the supervisor it went offline and could go.
+type idle struct{ user string }
+
+// stopIfIdle asks a user actor to stop unless something arrived since it
+// said it was idle; it answers with stopAck.
+type stopIfIdle struct{}
+
+type stopAck struct {
+	user    string
+	stopped bool
+}
+
+// usersActor supervises one user actor per user that has a connection or is
+// inside its offline grace. A user actor is stopped only through a
+// handshake (idle, stopIfIdle, stopAck) during which messages for that user
+// are held, so that a connection arriving just as the user went offline is
+// never forwarded to an actor that is stopping.
+type usersActor struct {
+	env      *env
+	children map[string]*child
+	byPID    map[string]string // child PID id → user id
+}
+
+type child struct {
+	pid      *actor.PID
+	stopping bool
+	held     []heldMsg
+}
+
+type heldMsg struct {
+	msg    any
+	sender *actor.PID
+}
+
+func newUsersActor(env *env) *usersActor {
+	return &usersActor{env: env, children: make(map[string]*child), byPID: make(map[string]string)}
+}
+
+func (a *usersActor) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *messages.Attach:
+		a.deliver(c, m.UserId, m, true)
+	case *routed:
+		a.deliver(c, m.user, m.msg, false)
+	case *idle:
+		if ch := a.children[m.user]; ch != nil && !ch.stopping {
+			ch.stopping = true
+			c.Request(ch.pid, &stopIfIdle{})
+		}
+	case *stopAck:
+		a.stopped(c, m)
+	case *actor.Terminated:
+		a.terminated(m)
+	}
+}
+
+// deliver forwards msg to the user's actor, spawning it for an Attach.
+// Anything else for a user without an actor is answered as undeliverable.
+func (a *usersActor) deliver(c actor.Context, user string, msg any, spawn bool) {
+	ch := a.children[user]
+	switch {
+	case ch != nil && ch.stopping:
+		ch.held = append(ch.held, heldMsg{msg, c.Sender()})
+	case ch != nil:
+		c.RequestWithCustomSender(ch.pid, msg, c.Sender())
+	case spawn:
+		ch = a.spawn(c, user)
+		c.RequestWithCustomSender(ch.pid, msg, c.Sender())
+	default:
+		answerAbsentTo(c, c.Sender(), user, msg)
+	}
+}
+
+func (a *usersActor) spawn(c actor.Context, user string) *child {
+	incarnations := 0
+	props := a.env.props(func() actor.Actor {
+		incarnations++
+		return newUserActor(a.env, user, incarnations > 1)
+	})
+	pid := c.SpawnPrefix(props, "u-")
+	ch := &child{pid: pid}
+	a.children[user] = ch
+	a.byPID[pid.Id] = user
+	a.env.metrics.usersOnline.Inc()
+	return ch
+}
+
+func (a *usersActor) stopped(c actor.Context, m *stopAck) {
+	ch := a.children[m.user]
+	if ch == nil {
+		return
+	}
+	held := ch.held
+	ch.held, ch.stopping = nil, false
+	if m.stopped {
+		a.forget(m.user, ch.pid)
+	}
+	for _, h := range held {
+		a.redeliver(c, m.user, h)
+	}
+}
+
+func (a *usersActor) redeliver(c actor.Context, user string, h heldMsg) {
+	_, isAttach := h.msg.(*messages.Attach)
+	ch := a.children[user]
+	if ch == nil {
+		if !isAttach {
+			answerAbsentTo(c, h.sender, user, h.msg)
+			return
+		}
+		ch = a.spawn(c, user)
+	}
+	c.RequestWithCustomSender(ch.pid, h.msg, h.sender)
+}
+
+func (a *usersActor) forget(user string, pid *actor.PID) {
+	delete(a.children, user)
+	delete(a.byPID, pid.Id)
+	a.env.metrics.usersOnline.Dec()
+}
+
+// terminated handles a user actor that died without the handshake: it
+// failed more often than supervision allows. Its connections would be
+// orphans, so they are closed; their clients reconnect to a fresh actor.
+func (a *usersActor) terminated(m *actor.Terminated) {
+	user, ok := a.byPID[m.Who.Id]
+	if !ok {
+		return
+	}
+	ch := a.children[user]
+	a.forget(user, m.Who)
+	a.env.log.Error("user actor stopped after repeated failures; closing its connections", "user_id", user)
+	for _, s := range a.env.conns.ofUser(user) {
+		s.conn.Close(CloseInternalError, "internal error, reconnect")
+	}
+	for _, h := range ch.held {
+		answerAbsentTo(a.env.system.Root, h.sender, user, h.msg)
+	}
+}
+
+// answerAbsentTo answers a request meant for a user who has no actor: not
+// delivered to anyone. Other messages for an absent user need no answer.
+func answerAbsentTo(c actor.SenderContext, to *actor.PID, user string, msg any) {
+	if to == nil {
+		return
+	}
+	switch m := msg.(type) {
+	case *messages.Deliver:
+		c.Send(to, &messages.DeliverReply{UserId: user, MessageId: m.GetMessage().GetId()})
+	case *messages.Attach:
+		// Only reachable after a failure: the client will retry.
+		c.Send(to, messages.Errorf(messages.CodeUnavailable, "user %s is restarting", m.UserId))
+	}
+}
