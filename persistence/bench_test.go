@@ -1,0 +1,74 @@
+package persistence_test
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/actors"
+	"github.com/presenced/presenced/internal/pgtest"
+	"github.com/presenced/presenced/messages"
+	"github.com/presenced/presenced/persistence"
+)
+
+// The append benchmarks measure group commit: one AppendMessages call per
+// iteration, each a transaction of batch new messages spread over a few
+// conversations, as the persistence actor sends them. msgs/s is what counts.
+
+func BenchmarkAppendSQLite(b *testing.B) {
+	benchAppend(b, func(b *testing.B) actors.Store {
+		s, err := persistence.OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "bench.db"), slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
+func BenchmarkAppendPostgres(b *testing.B) {
+	benchAppend(b, func(b *testing.B) actors.Store {
+		s, err := persistence.OpenPostgres(b.Context(), pgtest.URL(b), slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
+func benchAppend(b *testing.B, open func(*testing.B) actors.Store) {
+	for _, size := range []int{1, 16, 128} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			s := open(b)
+			var convs []string
+			for i := range 4 {
+				conv, _, err := s.CreateConversation(b.Context(), []string{"alice", fmt.Sprintf("bob%d", i)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				convs = append(convs, conv.Id)
+			}
+			batch := make([]messages.NewMessage, size)
+			sent := 0
+			for b.Loop() {
+				for i := range batch {
+					batch[i] = messages.NewMessage{
+						ConversationID: convs[sent%len(convs)],
+						SenderID:       "alice",
+						ClientMsgID:    fmt.Sprintf("m%d", sent),
+						Content:        "a message of ordinary length, about sixty bytes long",
+						CreatedAt:      time.Now(),
+					}
+					sent++
+				}
+				if _, err := s.AppendMessages(b.Context(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
