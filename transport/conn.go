@@ -1,0 +1,289 @@
+package transport
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/presenced/presenced/actors"
+	"github.com/presenced/presenced/messages"
+)
+
+// closeWait is how long a closing connection waits for the client's
+// closing handshake before the socket is dropped.
+const closeWait = 2 * time.Second
+
+// conn is one WebSocket connection. Its reader goroutine owns its lifecycle:
+// it starts the writer, and on its way out ends the session and the socket.
+// The writer runs only while frames are queued, so an idle connection costs
+// one parked goroutine and no write buffer.
+type conn struct {
+	srv  *Server
+	sess *actors.Session
+
+	mu          sync.Mutex
+	ws          *websocket.Conn // nil until the upgrade completes
+	queue       [][]byte
+	spare       [][]byte
+	writing     bool
+	closing     bool // Close was called: nothing more is queued
+	closeFrame  []byte
+	closed      bool // the socket is gone
+	ready       chan struct{}
+	readyClosed bool
+
+	stopPing func() bool
+
+	limiter *rate.Limiter
+	strikes *rate.Limiter
+}
+
+func newConn(srv *Server) *conn {
+	return &conn{
+		srv:     srv,
+		ready:   make(chan struct{}),
+		limiter: rate.NewLimiter(rate.Limit(srv.opts.RatePerSecond), srv.opts.RateBurst),
+		// A client is tolerated slightly over its rate; one that keeps
+		// exceeding it by more than a tenth runs out of strikes and is closed.
+		strikes: rate.NewLimiter(rate.Limit(srv.opts.RatePerSecond/10), srv.opts.RateBurst),
+	}
+}
+
+// Push implements actors.Conn: queue a frame without blocking. A connection
+// whose queue is full is too slow to keep up and is closed with 1008.
+func (c *conn) Push(frame []byte) bool {
+	c.mu.Lock()
+	if c.closing || c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.queue) >= c.srv.opts.SendQueue {
+		c.mu.Unlock()
+		c.srv.metrics.slowClosed.Inc()
+		c.Close(actors.ClosePolicy, "send queue full: reading too slowly")
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	if !c.readyClosed {
+		c.readyClosed = true
+		close(c.ready)
+	}
+	c.startWriterLocked()
+	c.mu.Unlock()
+	return true
+}
+
+// Close implements actors.Conn: send a close frame after what is queued
+// already is dropped, and drop the socket if the client does not answer
+// within closeWait. It never blocks.
+func (c *conn) Close(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.closed {
+		return
+	}
+	c.closing = true
+	c.closeFrame = websocket.FormatCloseMessage(code, reason)
+	c.queue = c.queue[:0]
+	if !c.readyClosed {
+		c.readyClosed = true
+		close(c.ready)
+	}
+	c.startWriterLocked()
+}
+
+func (c *conn) startWriterLocked() {
+	if c.ws == nil || c.writing || c.closed {
+		return
+	}
+	if len(c.queue) == 0 && c.closeFrame == nil {
+		return
+	}
+	c.writing = true
+	c.srv.goroutines.Add(1)
+	go c.writeLoop()
+}
+
+// writeLoop is the connection's only writer of data frames. It drains the
+// queue and exits when it is empty; Push starts it again.
+func (c *conn) writeLoop() {
+	defer c.srv.goroutines.Done()
+	for {
+		c.mu.Lock()
+		batch, closeFrame := c.queue, c.closeFrame
+		c.queue, c.spare = c.spare[:0], nil
+		c.closeFrame = nil
+		if len(batch) == 0 && closeFrame == nil || c.closed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		ws := c.ws
+		c.mu.Unlock()
+
+		for i, f := range batch {
+			if err := c.write(ws, f); err != nil {
+				c.abort()
+				return
+			}
+			batch[i] = nil
+		}
+		if closeFrame != nil {
+			deadline := time.Now().Add(c.srv.opts.WriteTimeout)
+			_ = ws.WriteControl(websocket.CloseMessage, closeFrame, deadline)
+			// The reader ends on the client's answer, or on this deadline.
+			_ = ws.SetReadDeadline(time.Now().Add(closeWait))
+		}
+		c.mu.Lock()
+		c.spare = batch[:0]
+		c.mu.Unlock()
+	}
+}
+
+func (c *conn) write(ws *websocket.Conn, frame []byte) error {
+	if err := ws.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout)); err != nil {
+		return err
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		return err
+	}
+	c.srv.metrics.countOut(frame)
+	return nil
+}
+
+// abort drops the socket at once (a failed write): the reader then fails
+// and cleans up.
+func (c *conn) abort() {
+	c.mu.Lock()
+	c.writing = false
+	ws := c.ws
+	c.mu.Unlock()
+	if ws != nil {
+		_ = ws.NetConn().Close()
+	}
+}
+
+// run is the reader goroutine: it serves the connection until it ends.
+func (c *conn) run(ws *websocket.Conn) {
+	defer c.srv.goroutines.Done()
+	defer c.finish(ws)
+	c.mu.Lock()
+	c.ws = ws
+	c.startWriterLocked()
+	c.mu.Unlock()
+
+	ws.SetReadLimit(c.srv.opts.MaxFrameBytes)
+	c.extendDeadline(ws)
+	ws.SetPongHandler(func(string) error {
+		c.extendDeadline(ws)
+		c.sess.Touch()
+		return nil
+	})
+	// presence:connected must be the first frame: answers to what the
+	// client sends (heartbeat:ack, errors) wait until it is queued.
+	<-c.ready
+	c.startPings(ws)
+	for {
+		typ, frame, err := ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.isClosing() {
+			continue // waiting for the client's answer to our close frame
+		}
+		c.extendDeadline(ws)
+		if typ != websocket.TextMessage {
+			c.srv.metrics.countIn("binary")
+			c.Close(websocket.CloseUnsupportedData, "binary frames are not supported")
+			continue
+		}
+		if !c.admit(frame) {
+			continue
+		}
+		c.handle(frame)
+	}
+}
+
+// extendDeadline is a backstop only: the user actor closes a silent
+// connection at the heartbeat timeout; this catches a connection whose
+// actor could not.
+func (c *conn) extendDeadline(ws *websocket.Conn) {
+	if !c.isClosing() {
+		_ = ws.SetReadDeadline(time.Now().Add(2*c.srv.opts.HeartbeatTimeout + c.srv.opts.PingInterval))
+	}
+}
+
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// admit applies the per-connection rate: over it, a frame is answered
+// rate_limited and dropped; a client that keeps flooding is closed.
+func (c *conn) admit(frame []byte) bool {
+	if c.limiter.Allow() {
+		return true
+	}
+	if !c.strikes.Allow() {
+		c.srv.metrics.countError(messages.CodeRateLimited)
+		c.Close(actors.ClosePolicy, "rate limit exceeded")
+		return false
+	}
+	_, _, ref, _ := c.srv.decoder.decode(frame)
+	c.replyError(ref, messages.Errorf(messages.CodeRateLimited,
+		"over %g frames/s; frame dropped", c.srv.opts.RatePerSecond))
+	return false
+}
+
+func (c *conn) readFailed(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.srv.metrics.countError(messages.CodeTooLarge)
+	case errors.As(err, &ce), errors.Is(err, net.ErrClosed):
+	default:
+		c.srv.log.Debug("connection read ended", "conn_id", c.sess.ID(), "user_id", c.sess.UserID(), "err", err)
+	}
+}
+
+// startPings pings the client at the heartbeat interval so that proxies
+// keep the connection open; the pong counts as life.
+func (c *conn) startPings(ws *websocket.Conn) {
+	var t *time.Timer
+	t = time.AfterFunc(c.srv.opts.PingInterval, func() {
+		c.mu.Lock()
+		done := c.closing || c.closed
+		c.mu.Unlock()
+		if done {
+			return
+		}
+		if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.opts.WriteTimeout)); err == nil {
+			t.Reset(c.srv.opts.PingInterval)
+		}
+	})
+	c.mu.Lock()
+	c.stopPing = t.Stop
+	c.mu.Unlock()
+}
+
+// finish runs when the reader ends: the actors forget the connection and
+// the socket is closed.
+func (c *conn) finish(ws *websocket.Conn) {
+	c.mu.Lock()
+	c.closing, c.closed = true, true
+	c.queue = nil
+	stopPing := c.stopPing
+	c.mu.Unlock()
+	if stopPing != nil {
+		stopPing()
+	}
+	c.sess.Close()
+	_ = ws.Close()
+	c.srv.metrics.connections.Dec()
+}

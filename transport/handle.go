@@ -1,0 +1,64 @@
+package transport
+
+import (
+	"time"
+
+	"github.com/presenced/presenced/messages"
+)
+
+// handle decodes one admitted text frame and hands it to the actors. Bad
+// input is answered with an error frame and changes nothing.
+func (c *conn) handle(frame []byte) {
+	cmd, typ, ref, derr := c.srv.decoder.decode(frame)
+	c.srv.metrics.countIn(typ)
+	if derr != nil {
+		c.sess.Touch()
+		c.replyError(ref, derr)
+		return
+	}
+	var err error
+	switch m := cmd.(type) {
+	case cmdHeartbeat:
+		c.sess.Heartbeat()
+		c.Push(messages.HeartbeatAckFrame(ref, time.Now().UnixMilli()))
+	case cmdFocus:
+		err = c.sess.Focus(m.PartnerID)
+	case cmdBlur:
+		c.sess.Blur(m.PartnerID)
+	case cmdSubscribe:
+		c.sess.Subscribe(ref, m.UserIDs)
+	case cmdUnsubscribe:
+		c.sess.Unsubscribe(m.UserIDs)
+	case cmdSend:
+		c.sess.Send(ref, m.ConversationID, m.Content, m.ClientMsgID)
+	case cmdMarkRead:
+		c.sess.MarkRead(ref, m.ConversationID, m.UpToSeq)
+	case cmdTyping:
+		c.sess.Typing(ref, m.ConversationID, m.IsTyping)
+	case cmdJoin:
+		c.sess.Join(ref, m.ConversationID)
+	case cmdLeave:
+		c.sess.Leave(ref, m.ConversationID)
+	case cmdHistory:
+		c.sess.History(ref, m.ConversationID, m.BeforeSeq, m.AfterSeq, m.Limit)
+	}
+	if err != nil {
+		c.replyError(ref, err)
+	}
+}
+
+// replyError answers a request with an error frame. Internal errors are
+// logged here with their details; the client only learns the code.
+func (c *conn) replyError(ref string, err error) {
+	code := messages.CodeOf(err)
+	msg := "internal error"
+	if ce, ok := err.(*messages.Error); ok {
+		msg = ce.Message
+	} else if code == messages.CodeInternal {
+		c.srv.log.Error("request failed", "conn_id", c.sess.ID(), "user_id", c.sess.UserID(), "err", err)
+	} else {
+		msg = string(code)
+	}
+	c.srv.metrics.countError(code)
+	c.Push(messages.ErrorFrame(ref, code, msg))
+}

@@ -1,0 +1,185 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/presenced/presenced/messages"
+)
+
+// maxBodyBytes bounds an API request body.
+const maxBodyBytes = 64 << 10
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	if s.opts.MetricsEnabled && s.opts.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("POST /v1/conversations", s.authed(s.createConversation))
+	mux.HandleFunc("GET /v1/conversations", s.authed(s.listConversations))
+	mux.HandleFunc("GET /v1/conversations/{id}/messages", s.authed(s.getHistory))
+	mux.HandleFunc("GET /v1/presence/{userId}", s.authed(s.getPresence))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, messages.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	s.mux = mux
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if err := s.engine.Ready(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, id Identity)
+
+// authed authenticates an API request exactly as the upgrade is.
+func (s *Server) authed(h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := s.auth.identify(r)
+		if err != nil {
+			s.metrics.countError(err.Code)
+			writeError(w, http.StatusUnauthorized, err.Code, err.Message)
+			return
+		}
+		h(w, r, id)
+	}
+}
+
+func (s *Server) createConversation(w http.ResponseWriter, r *http.Request, id Identity) {
+	var body struct {
+		MemberIDs *[]string `json:"memberIds"`
+	}
+	if err := decodeBody(w, r, &body); err != nil {
+		s.fail(w, err)
+		return
+	}
+	if body.MemberIDs == nil {
+		s.fail(w, messages.Errorf(messages.CodeInvalidPayload, "memberIds is required"))
+		return
+	}
+	conv, err := s.engine.CreateConversation(r.Context(), id.UserID, id.Role, *body.MemberIDs)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"conversationId": conv.Id, "memberIds": conv.MemberIds, "direct": conv.Direct, "createdAt": conv.CreatedAtMs,
+	})
+}
+
+func (s *Server) listConversations(w http.ResponseWriter, r *http.Request, id Identity) {
+	list, err := s.engine.Conversations(r.Context(), id.UserID)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := make([]messages.WireConversation, len(list))
+	for i := range list {
+		out[i] = list[i].Wire()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conversations": out})
+}
+
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, id Identity) {
+	q, err := historyQuery(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	page, err := s.engine.History(r.Context(), id.UserID, q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	msgs := make([]*messages.WireMessage, len(page.Messages))
+	for i, m := range page.Messages {
+		msgs[i] = m.Wire()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conversationId": q.ConversationID, "messages": msgs, "hasMore": page.HasMore})
+}
+
+// historyQuery reads ?beforeSeq=&afterSeq=&limit= with the rules of the
+// WebSocket history request.
+func historyQuery(r *http.Request) (messages.HistoryQuery, error) {
+	q := messages.HistoryQuery{ConversationID: r.PathValue("id"), Limit: defHistoryLimit}
+	if !messages.ValidID(q.ConversationID) {
+		return q, messages.Errorf(messages.CodeInvalidPayload, "%q is not a valid conversation id", clip(q.ConversationID))
+	}
+	num := func(name string, dst *int64) error {
+		v := r.URL.Query().Get(name)
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return messages.Errorf(messages.CodeInvalidPayload, "%s must be a non-negative integer", name)
+		}
+		*dst = n
+		return nil
+	}
+	limit := int64(q.Limit)
+	for name, dst := range map[string]*int64{"beforeSeq": &q.BeforeSeq, "afterSeq": &q.AfterSeq, "limit": &limit} {
+		if err := num(name, dst); err != nil {
+			return q, err
+		}
+	}
+	if limit < 1 {
+		return q, messages.Errorf(messages.CodeInvalidPayload, "limit must be 1-%d", maxHistoryLimit)
+	}
+	q.Limit = int(min(limit, maxHistoryLimit))
+	return q, nil
+}
+
+func (s *Server) getPresence(w http.ResponseWriter, r *http.Request, id Identity) {
+	p, err := s.engine.Presence(r.Context(), id.UserID, id.Role, r.PathValue("userId"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// decodeBody reads a JSON object body of at most maxBodyBytes.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &tooBig):
+			return messages.Errorf(messages.CodeTooLarge, "body over %d bytes", maxBodyBytes)
+		case errors.As(err, &typeErr):
+			return messages.Errorf(messages.CodeInvalidPayload, "%s has the wrong type", typeErr.Field)
+		default:
+			return messages.Errorf(messages.CodeBadJSON, "body must be one JSON object")
+		}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return messages.Errorf(messages.CodeBadJSON, "body must be one JSON object")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code messages.Code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": string(code), "message": msg}})
+}

@@ -1,0 +1,238 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presenced/presenced/actors"
+	"github.com/presenced/presenced/messages"
+)
+
+// Options configure the transport. A zero field means the default its
+// comment names.
+type Options struct {
+	Auth AuthOptions
+	// AllowedOrigins are browser origins allowed on /ws besides the same
+	// host; "*" allows any. Requests without Origin (non-browsers) pass.
+	AllowedOrigins []string
+	// MaxFrameBytes closes a connection sending a larger frame (64 KiB).
+	MaxFrameBytes int64
+	// MaxMessageBytes bounds message content (4096).
+	MaxMessageBytes int
+	// MaxSubscriptions bounds one presence:subscribe (1000).
+	MaxSubscriptions int
+	// RatePerSecond and RateBurst bound frames per connection (50, 100).
+	RatePerSecond float64
+	RateBurst     int
+	// SendQueue is the frames queued to a slow connection before it is
+	// closed (256).
+	SendQueue int
+	// PingInterval is the WebSocket ping period (25s).
+	PingInterval time.Duration
+	// HeartbeatTimeout is the actors' silence timeout (30s); the transport
+	// only uses it for a backstop read deadline.
+	HeartbeatTimeout time.Duration
+	// WriteTimeout bounds one write to a client (10s).
+	WriteTimeout time.Duration
+	// MetricsEnabled serves /metrics from Gatherer.
+	MetricsEnabled bool
+	Gatherer       prometheus.Gatherer
+	Registerer     prometheus.Registerer
+	// Logger discards when nil.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	setInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if o.MaxFrameBytes <= 0 {
+		o.MaxFrameBytes = 64 << 10
+	}
+	if o.RatePerSecond <= 0 {
+		o.RatePerSecond = 50
+	}
+	setInt(&o.MaxMessageBytes, 4096)
+	setInt(&o.MaxSubscriptions, 1000)
+	setInt(&o.RateBurst, 100)
+	setInt(&o.SendQueue, 256)
+	setDur(&o.PingInterval, 25*time.Second)
+	setDur(&o.HeartbeatTimeout, 30*time.Second)
+	setDur(&o.WriteTimeout, 10*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server serves the WebSocket endpoint and the HTTP API of one member.
+type Server struct {
+	opts     Options
+	engine   *actors.Engine
+	log      *slog.Logger
+	auth     *authenticator
+	decoder  *decoder
+	upgrader websocket.Upgrader
+	metrics  *metrics
+	mux      *http.ServeMux
+
+	// goroutines counts every reader, writer and handler goroutine of
+	// connections, so Shutdown can wait for them.
+	goroutines sync.WaitGroup
+}
+
+// New builds a Server on an engine.
+func New(opts Options, engine *actors.Engine) (*Server, error) {
+	opts.setDefaults()
+	auth, err := newAuthenticator(opts.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	s := &Server{
+		opts:    opts,
+		engine:  engine,
+		log:     opts.Logger,
+		auth:    auth,
+		decoder: &decoder{maxMessageBytes: opts.MaxMessageBytes, maxSubscriptions: opts.MaxSubscriptions},
+		metrics: newMetrics(opts.Registerer, engine),
+	}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		// Write buffers are only held while a frame is written, so that an
+		// idle connection costs none.
+		WriteBufferPool:  &sync.Pool{},
+		HandshakeTimeout: 10 * time.Second,
+		CheckOrigin:      func(*http.Request) bool { return true }, // checked before, with a 403
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			writeError(w, status, messages.CodeInvalidPayload, reason.Error())
+		},
+	}
+	s.routes()
+	return s, nil
+}
+
+// Handler is the HTTP handler of the server.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Wait blocks until every connection goroutine has ended, or ctx ends.
+// Call it after Engine.Shutdown has closed the connections.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.goroutines.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for connections to close: %w", ctx.Err())
+	}
+}
+
+// serveWS authenticates an upgrade request, registers the connection with
+// the actors, and upgrades. Every refusal is an HTTP answer with a JSON body.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		s.metrics.countError(messages.CodeForbidden)
+		writeError(w, http.StatusForbidden, messages.CodeForbidden, "origin not allowed")
+		return
+	}
+	id, aerr := s.auth.identify(r)
+	if aerr != nil {
+		s.metrics.countError(aerr.Code)
+		writeError(w, http.StatusUnauthorized, aerr.Code, aerr.Message)
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, http.StatusBadRequest, messages.CodeInvalidPayload, "expected a WebSocket upgrade")
+		return
+	}
+	c := newConn(s)
+	sess, err := s.engine.Connect(r.Context(), id.UserID, id.Role, c)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	c.sess = sess
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		sess.Close() // the upgrader already answered
+		return
+	}
+	s.metrics.connections.Inc()
+	s.goroutines.Add(1)
+	go c.run(ws)
+}
+
+// originAllowed: no Origin (not a browser), the same host, or a listed one.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, allowed := range s.opts.AllowedOrigins {
+		if allowed == "*" || strings.EqualFold(strings.TrimRight(allowed, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// fail answers an HTTP request with the error's code and status.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	code := messages.CodeOf(err)
+	s.metrics.countError(code)
+	msg := string(code)
+	var ce *messages.Error
+	switch {
+	case errors.As(err, &ce):
+		msg = ce.Message
+	case code == messages.CodeInternal:
+		s.log.Error("request failed", "err", err)
+		msg = "internal error"
+	}
+	writeError(w, httpStatus(code), code, msg)
+}
+
+func httpStatus(code messages.Code) int {
+	switch code {
+	case messages.CodeBadJSON, messages.CodeUnknownType, messages.CodeInvalidPayload:
+		return http.StatusBadRequest
+	case messages.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case messages.CodeForbidden:
+		return http.StatusForbidden
+	case messages.CodeNotFound:
+		return http.StatusNotFound
+	case messages.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case messages.CodeRateLimited, messages.CodeLimitExceeded:
+		return http.StatusTooManyRequests
+	case messages.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
