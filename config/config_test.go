@@ -149,6 +149,8 @@ func TestEnvNesting(t *testing.T) {
 		"PRESENCED_LIMITS__RATE_PER_SECOND=12.5",
 		"PRESENCED_CLUSTER__ENABLED=true",
 		"PRESENCED_METRICS__ENABLED=false",
+		// Reserved for the test suite: ignored, not an unknown key.
+		"PRESENCED_TEST_POSTGRES_URL=postgres://elsewhere/test",
 	})
 	tests := []struct {
 		key       string

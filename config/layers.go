@@ -47,8 +47,8 @@ func envLayer(environ []string) layer {
 		Prefix:      envPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(name, value string) (string, any) {
-			if name == envConfig {
-				return "", nil // the file's name, read by configPath
+			if name == envConfig || strings.HasPrefix(name, envTestPrefix) {
+				return "", nil // the file's name (read by configPath), or the tests' own
 			}
 			key := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, envPrefix), "__", "."))
 			names[key] = name

@@ -12,6 +12,10 @@ const (
 	envPrefix = "PRESENCED_"
 	// envConfig names the config file; it is not a key.
 	envConfig = envPrefix + "CONFIG"
+	// envTestPrefix is reserved for the test suite's own settings
+	// (PRESENCED_TEST_POSTGRES_URL): no key starts with "test", and a shell
+	// that ran the tests must still start the server.
+	envTestPrefix = envPrefix + "TEST_"
 )
 
 // Load builds the effective configuration from the defaults, the YAML file,
