@@ -328,7 +328,8 @@ func (u *userActor) receipt(m *messages.ReadReceipt) {
 func (u *userActor) history(c actor.Context, m *messages.HistoryRequest) {
 	u.withMembers(c, m.ConversationId, m.Conn, m.Ref, func([]string) {
 		store := u.env.opts.Store
-		q := messages.HistoryQuery{ConversationID: m.ConversationId, BeforeSeq: m.BeforeSeq, AfterSeq: m.AfterSeq, Limit: int(m.Limit)}
+		q := messages.HistoryQuery{ConversationID: m.ConversationId, BeforeSeq: m.BeforeSeq, AfterSeq: m.AfterSeq,
+			Forward: m.Forward, Limit: int(m.Limit)}
 		u.env.async(c, func(ctx context.Context) any {
 			page, err := store.History(ctx, q)
 			return &historyLoaded{conn: m.Conn, ref: m.Ref, conv: m.ConversationId, page: page, err: err}

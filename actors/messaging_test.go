@@ -120,7 +120,7 @@ func TestMessageToAnOfflineRecipientWaitsAsUnread(t *testing.T) {
 		unread.Conversations[0].LastMessage.Content != "are you there?" {
 		t.Fatalf("unread %s", fs[1].Data)
 	}
-	s.History("h", conv, 0, 0, 50)
+	s.History("h", conv, 0, 0, true, 50)
 	var hist struct {
 		Messages []wireMsg
 		HasMore  bool
@@ -325,19 +325,24 @@ func TestHistoryPagesBothWays(t *testing.T) {
 		}
 		return out
 	}
-	alice.sess.History("", conv, 0, 0, 2)
+	alice.sess.History("", conv, 0, 0, false, 2)
 	mustDecode(t, h.only(alice, messages.TypeHistory)[0].Data, &page)
 	if s := seqs(); len(s) != 2 || s[0] != 4 || s[1] != 5 || !page.HasMore {
 		t.Fatalf("newest page %v hasMore=%v", s, page.HasMore)
 	}
-	alice.sess.History("", conv, 4, 0, 10)
+	alice.sess.History("", conv, 4, 0, false, 10)
 	mustDecode(t, h.only(alice, messages.TypeHistory)[0].Data, &page)
 	if s := seqs(); len(s) != 3 || s[0] != 1 || page.HasMore {
 		t.Fatalf("older page %v hasMore=%v", s, page.HasMore)
 	}
-	alice.sess.History("", conv, 0, 2, 2)
+	alice.sess.History("", conv, 0, 2, true, 2)
 	mustDecode(t, h.only(alice, messages.TypeHistory)[0].Data, &page)
 	if s := seqs(); len(s) != 2 || s[0] != 3 || !page.HasMore {
 		t.Fatalf("newer page %v hasMore=%v", s, page.HasMore)
+	}
+	alice.sess.History("", conv, 0, 0, true, 2) // catching up from a watermark of 0
+	mustDecode(t, h.only(alice, messages.TypeHistory)[0].Data, &page)
+	if s := seqs(); len(s) != 2 || s[0] != 1 || !page.HasMore {
+		t.Fatalf("first page %v hasMore=%v", s, page.HasMore)
 	}
 }

@@ -154,7 +154,7 @@ func (s *Session) Leave(ref, conversationID string) {
 }
 
 // History asks for a page of a conversation; the answer is history.
-func (s *Session) History(ref, conversationID string, beforeSeq, afterSeq int64, limit int) {
+func (s *Session) History(ref, conversationID string, beforeSeq, afterSeq int64, forward bool, limit int) {
 	s.toUser(&messages.HistoryRequest{Conn: s.ref, Ref: ref, ConversationId: conversationID,
-		BeforeSeq: beforeSeq, AfterSeq: afterSeq, Limit: int32(limit)})
+		BeforeSeq: beforeSeq, AfterSeq: afterSeq, Forward: forward, Limit: int32(limit)})
 }

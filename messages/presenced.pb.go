@@ -1767,8 +1767,10 @@ type HistoryRequest struct {
 	BeforeSeq      int64                  `protobuf:"varint,4,opt,name=before_seq,json=beforeSeq,proto3" json:"before_seq,omitempty"`
 	AfterSeq       int64                  `protobuf:"varint,5,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
 	Limit          int32                  `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Forward pages from after_seq even when it is 0 (see HistoryQuery).
+	Forward       bool `protobuf:"varint,7,opt,name=forward,proto3" json:"forward,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HistoryRequest) Reset() {
@@ -1841,6 +1843,13 @@ func (x *HistoryRequest) GetLimit() int32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *HistoryRequest) GetForward() bool {
+	if x != nil {
+		return x.Forward
+	}
+	return false
 }
 
 var File_presenced_proto protoreflect.FileDescriptor
@@ -1971,7 +1980,7 @@ const file_presenced_proto_rawDesc = "" +
 	"\x11LeaveConversation\x12)\n" +
 	"\x04conn\x18\x01 \x01(\v2\x15.presenced.v1.ConnRefR\x04conn\x12\x10\n" +
 	"\x03ref\x18\x02 \x01(\tR\x03ref\x12'\n" +
-	"\x0fconversation_id\x18\x03 \x01(\tR\x0econversationId\"\xc8\x01\n" +
+	"\x0fconversation_id\x18\x03 \x01(\tR\x0econversationId\"\xe2\x01\n" +
 	"\x0eHistoryRequest\x12)\n" +
 	"\x04conn\x18\x01 \x01(\v2\x15.presenced.v1.ConnRefR\x04conn\x12\x10\n" +
 	"\x03ref\x18\x02 \x01(\tR\x03ref\x12'\n" +
@@ -1979,7 +1988,8 @@ const file_presenced_proto_rawDesc = "" +
 	"\n" +
 	"before_seq\x18\x04 \x01(\x03R\tbeforeSeq\x12\x1b\n" +
 	"\tafter_seq\x18\x05 \x01(\x03R\bafterSeq\x12\x14\n" +
-	"\x05limit\x18\x06 \x01(\x05R\x05limitB)Z'github.com/presenced/presenced/messagesb\x06proto3"
+	"\x05limit\x18\x06 \x01(\x05R\x05limit\x12\x18\n" +
+	"\aforward\x18\a \x01(\bR\aforwardB)Z'github.com/presenced/presenced/messagesb\x06proto3"
 
 var (
 	file_presenced_proto_rawDescOnce sync.Once

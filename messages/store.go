@@ -61,16 +61,21 @@ type ReadResult struct {
 	Err            error
 }
 
-// HistoryQuery selects a page of a conversation, oldest first. BeforeSeq 0
-// means "up to the newest"; AfterSeq 0 means "from the oldest". When only
-// BeforeSeq (or neither) is set, the page is the newest Limit messages below
-// it; when AfterSeq is set, the oldest Limit messages above it.
+// HistoryQuery selects a page of a conversation, oldest first, among the
+// messages with AfterSeq < seq < BeforeSeq (BeforeSeq 0: no upper bound).
+// Paging forward (Forward, or a positive AfterSeq) the page is the oldest
+// Limit of them: catching up from a read watermark, 0 included. Otherwise
+// it is the newest Limit: scrolling back.
 type HistoryQuery struct {
 	ConversationID string
 	BeforeSeq      int64
 	AfterSeq       int64
+	Forward        bool
 	Limit          int
 }
+
+// Forwards reports whether q pages forward.
+func (q HistoryQuery) Forwards() bool { return q.Forward || q.AfterSeq > 0 }
 
 // HistoryPage is a page of messages, oldest first. HasMore says whether more
 // messages lie in the paging direction.

@@ -100,7 +100,7 @@ func history(ctx context.Context, t tx, q messages.HistoryQuery) (messages.Histo
 	}
 	// One more row than asked tells whether more lie in the paging direction.
 	order := "DESC"
-	if q.AfterSeq > 0 {
+	if q.Forwards() {
 		order = "ASC"
 	}
 	msgs, err := queryAll(ctx, t, scanMessage, `SELECT `+messageColumns+` FROM messages m

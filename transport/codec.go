@@ -31,6 +31,7 @@ type (
 	cmdHistory struct {
 		ConversationID      string
 		BeforeSeq, AfterSeq int64
+		Forward             bool
 		Limit               int
 	}
 )
@@ -284,6 +285,9 @@ func history(data []byte) (any, *messages.Error) {
 	}
 	if p.AfterSeq != nil {
 		h.AfterSeq = *p.AfterSeq
+		// afterSeq alone, even 0, catches up from there; with beforeSeq the
+		// request scrolls back, and afterSeq 0 only means "no lower bound".
+		h.Forward = h.BeforeSeq == 0
 	}
 	if p.Limit != nil {
 		h.Limit = min(*p.Limit, maxHistoryLimit)

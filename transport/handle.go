@@ -40,7 +40,7 @@ func (c *conn) handle(frame []byte) {
 	case cmdLeave:
 		c.sess.Leave(ref, m.ConversationID)
 	case cmdHistory:
-		c.sess.History(ref, m.ConversationID, m.BeforeSeq, m.AfterSeq, m.Limit)
+		c.sess.History(ref, m.ConversationID, m.BeforeSeq, m.AfterSeq, m.Forward, m.Limit)
 	}
 	if err != nil {
 		c.replyError(ref, err)

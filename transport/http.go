@@ -139,6 +139,8 @@ func historyQuery(r *http.Request) (messages.HistoryQuery, error) {
 	if limit < 1 {
 		return q, messages.Errorf(messages.CodeInvalidPayload, "limit must be 1-%d", maxHistoryLimit)
 	}
+	// As on the WebSocket: afterSeq without beforeSeq pages forward from it.
+	q.Forward = r.URL.Query().Has("afterSeq") && q.BeforeSeq == 0
 	q.Limit = int(min(limit, maxHistoryLimit))
 	return q, nil
 }

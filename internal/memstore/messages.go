@@ -150,7 +150,7 @@ func (s *Store) History(ctx context.Context, q messages.HistoryQuery) (messages.
 	}
 	hi = max(hi, lo)
 	page := messages.HistoryPage{HasMore: hi-lo > limit}
-	if q.AfterSeq > 0 {
+	if q.Forwards() {
 		hi = min(hi, lo+limit) // the oldest of the window
 	} else {
 		lo = max(lo, hi-limit) // the newest of the window

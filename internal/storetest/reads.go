@@ -113,6 +113,8 @@ func testHistoryPaging(t *testing.T, s actors.Store) {
 		{"after, last page", messages.HistoryQuery{AfterSeq: 10, Limit: 4}, seqRange(11, 12), false},
 		{"after, exact page", messages.HistoryQuery{AfterSeq: 8, Limit: 4}, seqRange(9, 12), false},
 		{"after the last", messages.HistoryQuery{AfterSeq: 12}, nil, false},
+		{"forward from the start", messages.HistoryQuery{Forward: true, Limit: 4}, seqRange(1, 4), true},
+		{"forward from the start, all", messages.HistoryQuery{Forward: true}, seqRange(1, 12), false},
 		{"between", messages.HistoryQuery{AfterSeq: 2, BeforeSeq: 6, Limit: 10}, seqRange(3, 5), false},
 		{"between, paged", messages.HistoryQuery{AfterSeq: 2, BeforeSeq: 9, Limit: 3}, seqRange(3, 5), true},
 		{"before past the end", messages.HistoryQuery{BeforeSeq: 100, Limit: 2}, seqRange(11, 12), true},
