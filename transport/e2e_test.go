@@ -32,7 +32,7 @@ import (
 // server is a real presenced HTTP handler on a real SQLite store, with the
 // actors on a fake clock so tests move time instead of waiting for it.
 type server struct {
-	t     *testing.T
+	t     testing.TB
 	http  *httptest.Server
 	clock *clocktest.Clock
 	e     *actors.Engine
@@ -44,7 +44,7 @@ type config struct {
 	transport transport.Options
 }
 
-func start(t *testing.T, tweak ...func(*config)) *server {
+func start(t testing.TB, tweak ...func(*config)) *server {
 	t.Helper()
 	store, err := persistence.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "p.db"), nil)
 	if err != nil {

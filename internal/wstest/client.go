@@ -223,3 +223,15 @@ func WSURL(httpURL, query string) string {
 	}
 	return u
 }
+
+// ExpectErrorSkipping skips frames that are not errors (pushed presence,
+// messages) until an error frame arrives, and checks its code and ref.
+func (c *Client) ExpectErrorSkipping(code, ref string) {
+	c.t.Helper()
+	f := c.Until("error")
+	var e struct{ Code string }
+	f.Decode(c.t, &e)
+	if e.Code != code || f.Ref != ref {
+		c.t.Fatalf("got error %s, want code %s ref %q", f.Raw, code, ref)
+	}
+}
