@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -566,4 +567,57 @@ func publicPEM(t *testing.T, key any) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// TestSlowReaderIsClosedWithoutSlowingOthers fills a client's socket by
+// never reading it: its send queue overflows and it is closed, while
+// another client is served as usual.
+func TestSlowReaderIsClosedWithoutSlowingOthers(t *testing.T) {
+	s := start(t, func(c *config) {
+		c.transport.SendQueue = 8
+		c.transport.WriteTimeout = 300 * time.Millisecond
+		c.transport.RatePerSecond = 1e6
+		c.transport.RateBurst = 1e6
+	})
+	other, _ := s.dial("other", "CLIENT")
+	slow, _, err := websocket.DefaultDialer.Dial(wstest.WSURL(s.http.URL, "user=slow&role=CLIENT"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("some-user-with-a-long-id-%04d", i)
+	}
+	req, _ := json.Marshal(map[string]any{"type": "presence:subscribe", "data": map[string]any{"userIds": ids}})
+	_ = slow.SetWriteDeadline(time.Now().Add(wstest.Wait))
+	for i := 0; i < 400 && s.e.Connections() == 2; i++ {
+		if slow.WriteMessage(websocket.TextMessage, req) != nil {
+			break
+		}
+		if i%50 == 0 {
+			other.Heartbeat() // served while the slow one piles up
+		}
+	}
+	s.waitConnections(1)
+	other.Heartbeat()
+	resp, err := http.Get(s.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "presenced_slow_connections_closed_total 1") {
+		t.Fatalf("slow connection not counted:\n%s", grepLines(string(body), "slow"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
