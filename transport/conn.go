@@ -127,7 +127,7 @@ func (c *conn) writeLoop() {
 
 		for i, f := range batch {
 			if err := c.write(ws, f); err != nil {
-				c.abort()
+				c.abort(err)
 				return
 			}
 			batch[i] = nil
@@ -156,12 +156,17 @@ func (c *conn) write(ws *websocket.Conn, frame []byte) error {
 }
 
 // abort drops the socket at once (a failed write): the reader then fails
-// and cleans up.
-func (c *conn) abort() {
+// and cleans up. A write that timed out is a client reading too slowly,
+// like a full queue.
+func (c *conn) abort(err error) {
 	c.mu.Lock()
 	c.writing = false
-	ws := c.ws
+	ws, closing := c.ws, c.closing
 	c.mu.Unlock()
+	var ne net.Error
+	if !closing && errors.As(err, &ne) && ne.Timeout() {
+		c.srv.metrics.slowClosed.Inc()
+	}
 	if ws != nil {
 		_ = ws.NetConn().Close()
 	}

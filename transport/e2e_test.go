@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"encoding/pem"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -580,7 +581,15 @@ func TestSlowReaderIsClosedWithoutSlowingOthers(t *testing.T) {
 		c.transport.RateBurst = 1e6
 	})
 	other, _ := s.dial("other", "CLIENT")
-	slow, _, err := websocket.DefaultDialer.Dial(wstest.WSURL(s.http.URL, "user=slow&role=CLIENT"), nil)
+	// A small receive buffer so that a few hundred KB fill the path.
+	dialer := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	slow, _, err := dialer.Dial(wstest.WSURL(s.http.URL, "user=slow&role=CLIENT"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -591,11 +600,11 @@ func TestSlowReaderIsClosedWithoutSlowingOthers(t *testing.T) {
 	}
 	req, _ := json.Marshal(map[string]any{"type": "presence:subscribe", "data": map[string]any{"userIds": ids}})
 	_ = slow.SetWriteDeadline(time.Now().Add(wstest.Wait))
-	for i := 0; i < 400 && s.e.Connections() == 2; i++ {
+	for i := 0; i < 100 && s.e.Connections() == 2; i++ {
 		if slow.WriteMessage(websocket.TextMessage, req) != nil {
 			break
 		}
-		if i%50 == 0 {
+		if i%20 == 0 {
 			other.Heartbeat() // served while the slow one piles up
 		}
 	}

@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer, engine *actors.Engine) *metrics {
 			Name: "presenced_errors_total", Help: "Errors answered to clients, by code.",
 		}, []string{"code"}),
 		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "presenced_slow_connections_closed_total", Help: "Connections closed because their send queue was full.",
+			Name: "presenced_slow_connections_closed_total", Help: "Connections closed for reading too slowly: their send queue filled up or a write timed out.",
 		}),
 	}
 	for _, c := range messages.Codes {
