@@ -15,15 +15,11 @@ const MaxConversationMembers = 256
 // must be one of them unless an ADMIN. Two members always get the same direct
 // conversation back. The members see each other's presence from now on.
 func (e *Engine) CreateConversation(ctx context.Context, callerID, callerRole string, memberIDs []string) (*messages.Conversation, error) {
-	members := slices.Compact(slices.Sorted(slices.Values(memberIDs)))
-	for _, id := range members {
-		if !messages.ValidID(id) {
-			return nil, messages.Errorf(messages.CodeInvalidPayload, "memberIds: %q is not a valid user id", id)
-		}
+	members, err := messages.MemberList(memberIDs)
+	if err != nil {
+		return nil, err
 	}
 	switch {
-	case len(members) < 2:
-		return nil, messages.Errorf(messages.CodeInvalidPayload, "memberIds: at least two distinct members are needed")
 	case len(members) > MaxConversationMembers:
 		return nil, messages.Errorf(messages.CodeInvalidPayload, "memberIds: at most %d members", MaxConversationMembers)
 	case callerRole != messages.RoleAdmin && !slices.Contains(members, callerID):

@@ -1,5 +1,7 @@
 package messages
 
+import "slices"
+
 // WireMessage is the Message object of PROTOCOL.md.
 type WireMessage struct {
 	ID             string   `json:"id"`
@@ -113,4 +115,22 @@ func UnreadFrame(list []UnreadSummary) []byte {
 	return Frame(TypeUnread, "", struct {
 		Conversations []WireUnread `json:"conversations"`
 	}{out})
+}
+
+// MemberList sorts and deduplicates a conversation's member ids and checks
+// there are at least two, each a valid id: the one rule every store and
+// the API apply to a new conversation.
+func MemberList(ids []string) ([]string, error) {
+	members := slices.Clone(ids)
+	slices.Sort(members)
+	members = slices.Compact(members)
+	for _, id := range members {
+		if !ValidID(id) {
+			return nil, Errorf(CodeInvalidPayload, "memberIds: %q is not a valid user id", id)
+		}
+	}
+	if len(members) < 2 {
+		return nil, Errorf(CodeInvalidPayload, "memberIds: a conversation needs at least two distinct members")
+	}
+	return members, nil
 }

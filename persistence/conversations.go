@@ -3,7 +3,6 @@ package persistence
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/presenced/presenced/messages"
 )
@@ -14,7 +13,7 @@ import (
 // conversation back, with created false, also when two processes create it
 // at once.
 func (s *store) CreateConversation(ctx context.Context, memberIDs []string) (*messages.Conversation, bool, error) {
-	members, err := memberList(memberIDs)
+	members, err := messages.MemberList(memberIDs)
 	if err != nil {
 		return nil, false, err
 	}
@@ -49,21 +48,6 @@ func (s *store) CreateConversation(ctx context.Context, memberIDs []string) (*me
 	// Another process created the same pair between our lookup and insert.
 	conv, err = s.directConversation(ctx, key)
 	return conv, false, s.fail("reading back direct conversation", err)
-}
-
-// memberList sorts and deduplicates member ids and checks there are at least
-// two, none empty.
-func memberList(ids []string) ([]string, error) {
-	members := slices.Clone(ids)
-	slices.Sort(members)
-	members = slices.Compact(members)
-	if len(members) > 0 && members[0] == "" {
-		return nil, messages.Errorf(messages.CodeInvalidPayload, "member ids must not be empty")
-	}
-	if len(members) < 2 {
-		return nil, messages.Errorf(messages.CodeInvalidPayload, "a conversation needs at least two distinct members")
-	}
-	return members, nil
 }
 
 const (

@@ -169,7 +169,7 @@ func (s *Store) Users(ctx context.Context, ids []string) (map[string]messages.Us
 // (at least two; repeated ids count once); a pair always gets the same
 // direct conversation back, with created false.
 func (s *Store) CreateConversation(ctx context.Context, memberIDs []string) (*messages.Conversation, bool, error) {
-	members, err := memberList(memberIDs)
+	members, err := messages.MemberList(memberIDs)
 	if err != nil {
 		return nil, false, err
 	}
@@ -191,19 +191,6 @@ func (s *Store) CreateConversation(ctx context.Context, memberIDs []string) (*me
 		s.direct[key] = c.id
 	}
 	return c.proto(), true, nil
-}
-
-func memberList(ids []string) ([]string, error) {
-	members := slices.Clone(ids)
-	slices.Sort(members)
-	members = slices.Compact(members)
-	if len(members) > 0 && members[0] == "" {
-		return nil, messages.Errorf(messages.CodeInvalidPayload, "member ids must not be empty")
-	}
-	if len(members) < 2 {
-		return nil, messages.Errorf(messages.CodeInvalidPayload, "a conversation needs at least two distinct members")
-	}
-	return members, nil
 }
 
 // Conversation returns a conversation with its members, or ErrNotFound.
