@@ -630,3 +630,11 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestInfoTellsClientsHowToConnect(t *testing.T) {
+	s := start(t)
+	status, out := s.api("GET", "/v1/info", "", "")
+	if status != 200 || out["authMode"] != "dev" || out["heartbeatIntervalMs"].(float64) != 25000 || out["maxMessageBytes"].(float64) != 4096 {
+		t.Fatalf("info %d %v", status, out)
+	}
+}

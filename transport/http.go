@@ -29,10 +29,27 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /v1/conversations", s.authed(s.listConversations))
 	mux.HandleFunc("GET /v1/conversations/{id}/messages", s.authed(s.getHistory))
 	mux.HandleFunc("GET /v1/presence/{userId}", s.authed(s.getPresence))
+	mux.HandleFunc("GET /v1/info", s.serveInfo)
+	if s.opts.UI != nil {
+		mux.Handle("GET /{$}", s.opts.UI)
+		mux.Handle("GET /ui/", s.opts.UI)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, messages.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	s.mux = mux
+}
+
+// serveInfo tells a client what it needs before connecting: how to
+// authenticate and the limits it should respect. Nothing in it is secret.
+func (s *Server) serveInfo(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"authMode":            s.auth.mode,
+		"visibility":          s.opts.Visibility,
+		"heartbeatIntervalMs": s.engine.HeartbeatInterval().Milliseconds(),
+		"maxMessageBytes":     s.opts.MaxMessageBytes,
+		"maxFrameBytes":       s.opts.MaxFrameBytes,
+	})
 }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {

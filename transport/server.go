@@ -44,6 +44,12 @@ type Options struct {
 	HeartbeatTimeout time.Duration
 	// WriteTimeout bounds one write to a client (10s).
 	WriteTimeout time.Duration
+	// UI, when set, serves the dashboard: GET / and GET /ui/... are handed
+	// to it unchanged.
+	UI http.Handler
+	// AuthMode and Visibility are reported by GET /v1/info, so that a
+	// dashboard knows how to log in; "all" or "contacts".
+	Visibility string
 	// MetricsEnabled serves /metrics from Gatherer.
 	MetricsEnabled bool
 	Gatherer       prometheus.Gatherer

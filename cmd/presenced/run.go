@@ -184,6 +184,7 @@ func transportOptions(cfg *config.Config, auth transport.AuthOptions, log *slog.
 		RatePerSecond:    cfg.Limits.RatePerSecond,
 		RateBurst:        cfg.Limits.RateBurst,
 		SendQueue:        cfg.Limits.SendQueue,
+		Visibility:       cfg.Presence.Visibility,
 		PingInterval:     cfg.Presence.HeartbeatInterval,
 		HeartbeatTimeout: cfg.Presence.HeartbeatTimeout,
 		MetricsEnabled:   cfg.Metrics.Enabled,
