@@ -18,6 +18,7 @@ import (
 	"github.com/presenced/presenced/config"
 	"github.com/presenced/presenced/persistence"
 	"github.com/presenced/presenced/transport"
+	"github.com/presenced/presenced/web"
 )
 
 // run serves until ctx ends, then drains: stop accepting, close every
@@ -191,5 +192,6 @@ func transportOptions(cfg *config.Config, auth transport.AuthOptions, log *slog.
 		Gatherer:         reg,
 		Registerer:       reg,
 		Logger:           log,
+		UI:               web.Handler(),
 	}
 }
