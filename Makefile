@@ -4,7 +4,7 @@ PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 BIN           := bin/presenced
 TEST_FLAGS    ?=
 
-.PHONY: run build test test-short proto fuzz vet fmt clean
+.PHONY: run build test test-short test-browser proto fuzz vet fmt clean
 
 run: build
 	./$(BIN) --config config/dev.yaml
@@ -13,13 +13,19 @@ build:
 	$(GO) build -o $(BIN) ./cmd/presenced
 
 # Everything: unit, deterministic actor tests, end-to-end over real WebSockets,
-# and the store conformance suite against PostgreSQL (PRESENCED_TEST_POSTGRES_URL).
+# the store conformance suite against PostgreSQL (PRESENCED_TEST_POSTGRES_URL),
+# and the dashboard in a real Chromium (apt-get install -y chromium).
 test:
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) -count=1 -timeout 20m ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# Only the dashboard and presence-client.js, driven in Chromium; screenshots
+# land in artifacts/.
+test-browser:
+	$(GO) test $(TEST_FLAGS) -count=1 -v ./web
 
 # Regenerates messages/*.pb.go with pinned generators. Needs protoc
 # (Debian: apt-get install -y protobuf-compiler).

@@ -1,0 +1,436 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/presenced/presenced/actors"
+	"github.com/presenced/presenced/internal/tcpproxy"
+	"github.com/presenced/presenced/persistence"
+	"github.com/presenced/presenced/transport"
+	"github.com/presenced/presenced/web"
+)
+
+// stepTimeout bounds one step of the browser test: generous for a loaded CI
+// machine, short enough that a broken step fails fast.
+const stepTimeout = 15 * time.Second
+
+// artifacts is where the screenshots go: git-ignored, kept after the run.
+var artifacts = filepath.Join("..", "artifacts")
+
+// TestDashboardInChromium drives the dashboard in Debian's Chromium, as two
+// people (and then an admin) would use it, against a real presenced with a
+// real SQLite store. Bob's page goes through a TCP proxy so that the test can
+// cut his connection on the server's side and watch the client come back.
+func TestDashboardInChromium(t *testing.T) {
+	chromium := chromiumPath(t)
+	srv := startServer(t)
+	proxy := tcpproxy.Start(t, strings.TrimPrefix(srv.URL, "http://"))
+	bobURL := "http://" + proxy.Addr
+
+	browser := startBrowser(t, chromium)
+	alice := newTab(t, browser, "alice", 1280, 800)
+	bob := newTab(t, browser, "bob", 390, 844) // a phone
+	tabs := []*tab{alice, bob}
+	for _, tb := range tabs {
+		tb.all = &tabs
+	}
+
+	// Alice signs in and starts two conversations: dana never came, bob is
+	// not here yet. Her chat with bob stays open.
+	alice.login(srv.URL, "alice", "CLIENT")
+	alice.startConversation("dana")
+	alice.waitDot("dana", "offline")
+	alice.startConversation("bob")
+	alice.waitDot("bob", "offline")
+	alice.wait("alice's chat with bob is open", `document.querySelector('#chat-title').textContent === 'bob'`)
+
+	// Bob signs in: yellow for alice. Alice has his chat open: green for bob.
+	bob.login(bobURL, "bob", "FREELANCER")
+	alice.waitDot("bob", "active")
+	bob.waitDot("alice", "online")
+
+	// Bob opens alice's chat: green for alice.
+	bob.click(`#conv-list [data-user="alice"]`)
+	alice.waitDot("bob", "online")
+	alice.wait("alice's chat header shows bob chatting with her",
+		`document.querySelector('#chat-status').textContent === 'Chatting with you'`)
+
+	// Bob types: alice sees it; he sends: alice has the chat open, so it is
+	// read at once and bob sees the read mark.
+	bob.do("bob types", chromedp.SendKeys(chromedp.CSS("#composer-input"), "Hello Alice, is the logo ready?"))
+	alice.wait("alice sees bob typing", `document.querySelector('#typing').textContent === 'bob is typing…'`)
+	bob.click(`#composer button[type="submit"]`)
+	alice.waitMessage("Hello Alice, is the logo ready?", "theirs", "")
+	bob.waitMessage("Hello Alice, is the logo ready?", "mine", "read")
+	alice.wait("the typing line clears with the message", `document.querySelector('#typing').textContent === ''`)
+
+	alice.do("alice answers", chromedp.SendKeys(chromedp.CSS("#composer-input"), "Yes! Sending it over in a minute."))
+	alice.click(`#composer button[type="submit"]`)
+	bob.waitMessage("Yes! Sending it over in a minute.", "theirs", "")
+	alice.waitMessage("Yes! Sending it over in a minute.", "mine", "read")
+
+	// The server loses bob's connection (the proxy drops it and refuses new
+	// ones): his client notices and waits to reconnect; a message he sends
+	// meanwhile is queued, and arrives once when he is back.
+	proxy.Cut()
+	bob.wait("bob's client notices the drop", `window.presence.state !== 'open'`)
+	bob.do("bob types while cut off", chromedp.SendKeys(chromedp.CSS("#composer-input"), "Queued while I was cut off"))
+	bob.click(`#composer button[type="submit"]`)
+	bob.waitMessage("Queued while I was cut off", "mine", "pending")
+	proxy.Restore()
+	bob.waitConnected()
+	bob.waitMessage("Queued while I was cut off", "mine", "read")
+	alice.waitMessage("Queued while I was cut off", "theirs", "")
+	alice.waitDot("bob", "online") // his client focused the chat again
+
+	// A message on its way when the socket goes: the client resends it with
+	// the same clientMsgId after reconnecting, and the server answers with
+	// the one it stored. _debugDropSocket is the client's documented hook.
+	state := evaluate[string](bob, "bob sends and drops the socket at once", `(() => {
+		document.querySelector('#composer-input').value = 'In flight when the socket went';
+		document.querySelector('#composer').requestSubmit();
+		window.presence._debugDropSocket();
+		return window.presence.state;
+	})()`)
+	if state == "open" {
+		t.Fatalf("bob's client is %q right after the drop", state)
+	}
+	bob.waitConnected()
+	bob.waitMessage("In flight when the socket went", "mine", "read")
+	alice.waitMessage("In flight when the socket went", "theirs", "")
+	alice.waitDot("bob", "online")
+
+	// Exactly once: in both pages and in the store.
+	conv := evaluate[string](alice, "read the conversation id",
+		`document.querySelector('#conv-list [data-user="bob"]').dataset.conv`)
+	for _, text := range []string{"Queued while I was cut off", "In flight when the socket went"} {
+		for _, tb := range tabs {
+			if n := evaluate[int](tb, "count "+text, countMessages(text)); n != 1 {
+				t.Errorf("%s's page shows %q %d times, want once", tb.name, text, n)
+			}
+		}
+		if n := storedCount(t, srv.URL, conv, text); n != 1 {
+			t.Errorf("the store has %q %d times, want once", text, n)
+		}
+	}
+
+	alice.screenshot("dashboard-alice.png")
+	bob.screenshot("dashboard-bob-phone.png")
+
+	// Bob closes the chat (on a phone, with the back arrow): yellow again.
+	bob.click("#chat-back")
+	alice.waitDot("bob", "active")
+
+	// An admin sees everyone online, counted by role, live.
+	carol := newTab(t, browser, "carol", 1280, 800)
+	carol.all = &tabs
+	tabs = append(tabs, carol)
+	carol.login(srv.URL, "carol", "ADMIN")
+	carol.wait("carol counts one of each role", roleCounts(1, 1, 1))
+	carol.wait("carol lists alice and bob", `!!document.querySelector('#online-list [data-user="alice"] .dot[data-status="active"]') &&
+		!!document.querySelector('#online-list [data-user="bob"] .dot[data-status="active"]')`)
+	carol.screenshot("dashboard-admin.png")
+
+	// Bob logs out: gray for alice after the offline grace, with when he was
+	// last seen; the admin's counts follow.
+	bob.click("#logout")
+	bob.do("bob is back at the sign-in form", chromedp.WaitVisible(chromedp.CSS("#login-user")))
+	alice.waitDot("bob", "offline")
+	alice.wait("alice sees when bob was last seen",
+		`document.querySelector('#conv-list [data-user="bob"] .status').textContent === 'Last seen just now'`)
+	carol.wait("carol's counts drop bob", roleCounts(1, 0, 1))
+
+	for _, tb := range tabs {
+		tb.checkNoExceptions()
+	}
+}
+
+// ---- the server -------------------------------------------------------------
+
+func startServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	store, err := persistence.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "p.db"), nil)
+	if err != nil {
+		t.Fatalf("opening store: %v", err)
+	}
+	engine, err := actors.New(actors.Options{Store: store, OfflineGrace: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := transport.New(transport.Options{
+		Auth:       transport.AuthOptions{Mode: transport.AuthDev},
+		Visibility: "contacts",
+		UI:         web.Handler(),
+	}, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := engine.Shutdown(ctx); err != nil {
+			t.Errorf("engine shutdown: %v", err)
+		}
+		if err := srv.Wait(ctx); err != nil {
+			t.Errorf("transport wait: %v", err)
+		}
+		hs.Close()
+		_ = store.Close()
+	})
+	return hs
+}
+
+// storedCount asks the HTTP API how many messages of conv have this text.
+func storedCount(t *testing.T, base, conv, text string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/v1/conversations/" + conv + "/messages?limit=200&user=alice&role=CLIENT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Messages []struct{ Content string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("history over HTTP: %d %v", resp.StatusCode, err)
+	}
+	n := 0
+	for _, m := range page.Messages {
+		if m.Content == text {
+			n++
+		}
+	}
+	return n
+}
+
+// ---- the browser ------------------------------------------------------------
+
+// chromiumPath finds Debian's Chromium. Its absence fails the test: a
+// dashboard nobody ran in a browser is not tested.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	t.Fatal("Chromium is not installed; the dashboard test needs it: apt-get install -y chromium")
+	return ""
+}
+
+func startBrowser(t *testing.T, path string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // root in CI
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	// Registered after the server's cleanup, so it runs first: the browser
+	// goes before the server it talks to.
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium (%s): %v", path, err)
+	}
+	return ctx
+}
+
+// tab is one person's page, in a browser context of its own (separate
+// cookies and storage, as two browsers would have).
+type tab struct {
+	t    *testing.T
+	name string
+	ctx  context.Context
+	all  *[]*tab // every tab, screenshotted when a step fails
+
+	mu         sync.Mutex
+	exceptions []string
+}
+
+func newTab(t *testing.T, browser context.Context, name string, width, height int64) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	tb := &tab{t: t, name: name, ctx: ctx}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
+		t.Fatalf("opening %s's tab: %v", name, err)
+	}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			d := e.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				msg = d.Exception.Description
+			}
+			tb.mu.Lock()
+			tb.exceptions = append(tb.exceptions, fmt.Sprintf("%s:%d: %s", d.URL, d.LineNumber+1, msg))
+			tb.mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// do runs one step; a failure saves a screenshot of every tab.
+func (tb *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		tb.fail(what, err)
+	}
+}
+
+func (tb *tab) fail(what string, err error) {
+	tb.t.Helper()
+	for _, other := range *tb.all {
+		other.screenshot("failure-" + other.name + ".png")
+		other.mu.Lock()
+		for _, e := range other.exceptions {
+			tb.t.Logf("%s's page threw: %s", other.name, e)
+		}
+		other.mu.Unlock()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("not within %s", stepTimeout)
+	}
+	tb.t.Fatalf("%s: %s: %v (screenshots in artifacts/failure-*.png)", tb.name, what, err)
+}
+
+// wait polls a JavaScript condition in the page until it holds.
+func (tb *tab) wait(what, condition string) {
+	tb.t.Helper()
+	tb.do(what, chromedp.Poll[chromedp.Void](condition,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(stepTimeout)))
+}
+
+func (tb *tab) click(selector string) {
+	tb.t.Helper()
+	tb.do("click "+selector, chromedp.Click(chromedp.CSS(selector)))
+}
+
+func (tb *tab) login(url, user, role string) {
+	tb.t.Helper()
+	tb.do("sign in as "+user,
+		chromedp.Navigate(url),
+		chromedp.WaitEnabled(chromedp.CSS("#login-submit")),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), user),
+		chromedp.SetValue(chromedp.CSS("#login-role"), role),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+	)
+	tb.waitConnected()
+}
+
+func (tb *tab) waitConnected() {
+	tb.t.Helper()
+	tb.do("wait until connected", chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="open"]`)))
+}
+
+func (tb *tab) startConversation(user string) {
+	tb.t.Helper()
+	tb.do("start a conversation with "+user,
+		chromedp.SendKeys(chromedp.CSS("#new-conv-user"), user),
+		chromedp.Click(chromedp.CSS(`#new-conv button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#conv-list [data-user=%q]`, user))),
+	)
+}
+
+// waitDot waits until user's dot in the conversation list has status.
+func (tb *tab) waitDot(user, status string) {
+	tb.t.Helper()
+	tb.do(fmt.Sprintf("see %s %s", user, status),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#conv-list [data-user=%q] .dot[data-status=%q]`, user, status))))
+}
+
+// waitMessage waits until the open chat shows text from side ("mine" or
+// "theirs"), with the mark status when one is given.
+func (tb *tab) waitMessage(text, side, status string) {
+	tb.t.Helper()
+	js, _ := json.Marshal(text)
+	cond := fmt.Sprintf(`[...document.querySelectorAll('#messages .msg.%s')].some(m =>
+		m.querySelector('.bubble').textContent === %s && (%q === '' || m.dataset.status === %q))`, side, js, status, status)
+	what := fmt.Sprintf("see %q", text)
+	if status != "" {
+		what += " marked " + status
+	}
+	tb.wait(what, cond)
+}
+
+func countMessages(text string) string {
+	js, _ := json.Marshal(text)
+	return fmt.Sprintf(`[...document.querySelectorAll('#messages .bubble')].filter(b => b.textContent === %s).length`, js)
+}
+
+func roleCounts(clients, freelancers, admins int) string {
+	return fmt.Sprintf(`(() => {
+		const n = (r) => Number(document.querySelector('#role-counts [data-role="' + r + '"] .count-num').textContent);
+		return n('CLIENT') === %d && n('FREELANCER') === %d && n('ADMIN') === %d;
+	})()`, clients, freelancers, admins)
+}
+
+func evaluate[T any](tb *tab, what, expression string) T {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expression))
+	if err != nil {
+		tb.fail(what, err)
+	}
+	return v
+}
+
+// screenshot saves what the tab shows under artifacts/.
+func (tb *tab) screenshot(name string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.t.Logf("screenshot of %s: %v", tb.name, err)
+		return
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		tb.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(artifacts, name), png, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+func (tb *tab) checkNoExceptions() {
+	tb.t.Helper()
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, e := range tb.exceptions {
+		tb.t.Errorf("%s's page threw: %s", tb.name, e)
+	}
+}
