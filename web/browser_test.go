@@ -17,9 +17,11 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/presenced/presenced/actors"
 	"github.com/presenced/presenced/internal/tcpproxy"
+	"github.com/presenced/presenced/internal/wstest"
 	"github.com/presenced/presenced/persistence"
 	"github.com/presenced/presenced/transport"
 	"github.com/presenced/presenced/web"
@@ -38,7 +40,7 @@ var artifacts = filepath.Join("..", "artifacts")
 // cut his connection on the server's side and watch the client come back.
 func TestDashboardInChromium(t *testing.T) {
 	chromium := chromiumPath(t)
-	srv := startServer(t)
+	srv := startServer(t, transport.AuthOptions{Mode: transport.AuthDev})
 	proxy := tcpproxy.Start(t, strings.TrimPrefix(srv.URL, "http://"))
 	bobURL := "http://" + proxy.Addr
 
@@ -50,11 +52,26 @@ func TestDashboardInChromium(t *testing.T) {
 		tb.all = &tabs
 	}
 
-	// Alice signs in and starts two conversations: dana never came, bob is
-	// not here yet. Her chat with bob stays open.
+	// Dana wrote alice more than a page of messages and left.
+	const seeded = 35
+	seedMessages(t, srv.URL, "dana", "alice", seeded)
+
+	// Alice signs in: an unread badge; opening the chat clears it and shows
+	// the newest page, "load older" the rest.
 	alice.login(srv.URL, "alice", "CLIENT")
-	alice.startConversation("dana")
 	alice.waitDot("dana", "offline")
+	alice.wait("alice has dana's messages unread",
+		fmt.Sprintf(`document.querySelector('#conv-list [data-user="dana"] .badge')?.textContent === '%d'`, seeded))
+	alice.click(`#conv-list [data-user="dana"]`)
+	alice.wait("alice sees the newest page", `document.querySelectorAll('#messages .msg').length === 30 &&
+		!document.querySelector('#load-older').hidden && !document.querySelector('#conv-list .badge')`)
+	alice.click("#load-older")
+	alice.wait("alice sees every message, oldest first", fmt.Sprintf(`document.querySelectorAll('#messages .msg').length === %d &&
+		document.querySelector('#messages .bubble').textContent === 'Note 1 of %d about the brief' &&
+		document.querySelector('#load-older').hidden`, seeded, seeded))
+
+	// Alice starts a conversation with bob, who is not here yet. Her chat
+	// with him stays open.
 	alice.startConversation("bob")
 	alice.waitDot("bob", "offline")
 	alice.wait("alice's chat with bob is open", `document.querySelector('#chat-title').textContent === 'bob'`)
@@ -115,6 +132,21 @@ func TestDashboardInChromium(t *testing.T) {
 	alice.waitMessage("In flight when the socket went", "theirs", "")
 	alice.waitDot("bob", "online")
 
+	// Bob's page is hidden (another tab, a locked phone): the client blurs
+	// his chats, and focuses them again when the page is back.
+	setHidden := func(hidden bool) string {
+		state := "visible"
+		if hidden {
+			state = "hidden"
+		}
+		return fmt.Sprintf(`Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => %q});
+			document.dispatchEvent(new Event('visibilitychange'))`, state)
+	}
+	bob.do("bob's page is hidden", chromedp.Evaluate[chromedp.Void](setHidden(true)))
+	alice.waitDot("bob", "active")
+	bob.do("bob's page is visible again", chromedp.Evaluate[chromedp.Void](setHidden(false)))
+	alice.waitDot("bob", "online")
+
 	// Exactly once: in both pages and in the store.
 	conv := evaluate[string](alice, "read the conversation id",
 		`document.querySelector('#conv-list [data-user="bob"]').dataset.conv`)
@@ -134,6 +166,17 @@ func TestDashboardInChromium(t *testing.T) {
 
 	// Bob closes the chat (on a phone, with the back arrow): yellow again.
 	bob.click("#chat-back")
+	alice.waitDot("bob", "active")
+
+	// A message while his chat is closed is delivered, not read, and makes
+	// a badge; opening the chat reads it.
+	alice.do("alice writes again", chromedp.SendKeys(chromedp.CSS("#composer-input"), "Logo attached, have a look"))
+	alice.click(`#composer button[type="submit"]`)
+	alice.waitMessage("Logo attached, have a look", "mine", "delivered")
+	bob.wait("bob has a badge", `document.querySelector('#conv-list [data-user="alice"] .badge')?.textContent === '1'`)
+	bob.click(`#conv-list [data-user="alice"]`)
+	alice.waitMessage("Logo attached, have a look", "mine", "read")
+	bob.click("#chat-close")
 	alice.waitDot("bob", "active")
 
 	// An admin sees everyone online, counted by role, live.
@@ -160,9 +203,44 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 }
 
+// TestDashboardSignsInWithAToken: in jwt mode the page asks for a token,
+// sends a bad one back to the form with a reason, and connects with a good one.
+func TestDashboardSignsInWithAToken(t *testing.T) {
+	chromium := chromiumPath(t)
+	secret := []byte("browser-test-secret")
+	srv := startServer(t, transport.AuthOptions{Mode: transport.AuthJWT, Secret: secret})
+	browser := startBrowser(t, chromium)
+	erin := newTab(t, browser, "erin", 1024, 700)
+	erin.all = &[]*tab{erin}
+
+	signIn := func(token string) {
+		erin.do("sign in with a token",
+			chromedp.WaitVisible(chromedp.CSS("#login-token")),
+			chromedp.WaitEnabled(chromedp.CSS("#login-submit")),
+			chromedp.SetValue(chromedp.CSS("#login-token"), token),
+			chromedp.Click(chromedp.CSS("#login-submit")),
+		)
+	}
+	erin.do("open the dashboard", chromedp.Navigate(srv.URL))
+	erin.wait("no user id field in jwt mode", `document.querySelector('#dev-fields').hidden`)
+	signIn("not.a.token")
+	erin.wait("the form says why", `document.querySelector('#login-error').textContent === 'The server refused this token.'`)
+
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "erin", "role": "FREELANCER", "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn(token)
+	erin.waitConnected()
+	erin.wait("erin is signed in", `document.querySelector('#me-name').textContent === 'erin'`)
+	erin.checkNoExceptions()
+}
+
 // ---- the server -------------------------------------------------------------
 
-func startServer(t *testing.T) *httptest.Server {
+func startServer(t *testing.T, auth transport.AuthOptions) *httptest.Server {
 	t.Helper()
 	store, err := persistence.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "p.db"), nil)
 	if err != nil {
@@ -173,7 +251,7 @@ func startServer(t *testing.T) *httptest.Server {
 		t.Fatal(err)
 	}
 	srv, err := transport.New(transport.Options{
-		Auth:       transport.AuthOptions{Mode: transport.AuthDev},
+		Auth:       auth,
 		Visibility: "contacts",
 		UI:         web.Handler(),
 	}, engine)
@@ -194,6 +272,34 @@ func startServer(t *testing.T) *httptest.Server {
 		_ = store.Close()
 	})
 	return hs
+}
+
+// seedMessages has from send n messages to to over a real WebSocket, each
+// acknowledged (so stored) before the next, and leaves.
+func seedMessages(t *testing.T, base, from, to string, n int) {
+	t.Helper()
+	body := strings.NewReader(fmt.Sprintf(`{"memberIds":[%q,%q]}`, from, to))
+	resp, err := http.Post(base+"/v1/conversations?user="+from+"&role=CLIENT", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conv struct{ ConversationID string }
+	err = json.NewDecoder(resp.Body).Decode(&conv)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("creating a conversation: %d %v", resp.StatusCode, err)
+	}
+	c := wstest.Dial(t, wstest.WSURL(base, "user="+from+"&role=CLIENT"), nil)
+	c.Expect("presence:connected")
+	for i := 1; i <= n; i++ {
+		c.Send("send_message", fmt.Sprint("s", i), map[string]string{
+			"conversationId": conv.ConversationID,
+			"content":        fmt.Sprintf("Note %d of %d about the brief", i, n),
+			"clientMsgId":    fmt.Sprint("seed-", i),
+		})
+		c.Until("message:sent")
+	}
+	_ = c.WS.Close()
 }
 
 // storedCount asks the HTTP API how many messages of conv have this text.
