@@ -14,8 +14,10 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -23,11 +25,23 @@ import (
 //go:embed index.html app.js style.css icon.svg presence-client.js presence-client.d.ts
 var files embed.FS
 
-// contentSecurityPolicy allows only this origin's own scripts, styles,
-// images and connections (WebSocket included): no inline script or style,
-// no framing, no plugins.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+// policy allows only this origin's own scripts, styles, images and
+// connections: no inline script or style, no framing, no plugins. The
+// WebSocket URLs of this host are named too, for browsers whose 'self' does
+// not cover ws: and wss:.
+const policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'%s; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// plainHost is a Host header safe to repeat in the policy.
+var plainHost = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$`)
+
+func contentSecurityPolicy(host string) string {
+	ws := ""
+	if plainHost.MatchString(host) {
+		ws = " ws://" + host + " wss://" + host
+	}
+	return fmt.Sprintf(policy, ws)
+}
 
 var contentTypes = map[string]string{
 	".html": "text/html; charset=utf-8",
@@ -80,7 +94,12 @@ func Handler() http.Handler {
 		}
 		h := w.Header()
 		h.Set("Content-Type", a.contentType)
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("Content-Security-Policy", contentSecurityPolicy(r.Host))
+		if strings.HasPrefix(name, "presence-client.") {
+			// Other origins may import the client module (modules load
+			// with CORS); it is public and sent without credentials.
+			h.Set("Access-Control-Allow-Origin", "*")
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		// Revalidate every time: a new binary may bring new files, and the

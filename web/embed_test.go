@@ -45,9 +45,39 @@ func TestHandlerServesEachFileWithItsTypeAndAStrictPolicy(t *testing.T) {
 		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
 			t.Errorf("GET %s: Content-Security-Policy %q", path, csp)
 		}
+		if !strings.Contains(csp, "connect-src 'self' ws://example.com wss://example.com;") {
+			t.Errorf("GET %s: Content-Security-Policy %q does not name this host's WebSocket", path, csp)
+		}
 		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("GET %s: no nosniff", path)
 		}
+	}
+}
+
+func TestPolicyNamesOnlyAPlainHost(t *testing.T) {
+	h := web.Handler()
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Host = "evil.example; script-src *"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if csp := rec.Header().Get("Content-Security-Policy"); strings.Contains(csp, "evil") {
+		t.Fatalf("a strange Host reached the policy: %q", csp)
+	}
+	req.Host = "[::1]:8080"
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "ws://[::1]:8080 ") {
+		t.Fatalf("an IPv6 host is missing from the policy: %q", csp)
+	}
+}
+
+func TestClientModuleMayBeImportedFromAnywhere(t *testing.T) {
+	h := web.Handler()
+	if got := get(t, h, "/ui/presence-client.js").Header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Errorf("presence-client.js: Access-Control-Allow-Origin %q", got)
+	}
+	if got := get(t, h, "/ui/app.js").Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("app.js: Access-Control-Allow-Origin %q, want none", got)
 	}
 }
 

@@ -19,6 +19,11 @@
 //     message, so nothing is lost or stored twice;
 //   - a presence store of everyone the server showed this connection.
 //
+// The module may be imported from another origin (it is served with CORS),
+// and the WebSocket then needs that origin in auth.allowed_origins. The
+// HTTP helpers (api, conversations, createConversation) need the page on the
+// server's own origin or behind the same proxy: /v1 sends no CORS headers.
+//
 // Types: presence-client.d.ts beside this file.
 
 const DEFAULTS = {
