@@ -10,6 +10,7 @@ const TYPING_SHOWN_MS = 8000; // forget a partner's "typing" after this long
 const USER_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 const ROLES = ['CLIENT', 'FREELANCER', 'ADMIN'];
 const SESSION_KEY = 'presenced.login';
+const MAX_SUBSCRIPTIONS = 1000; // the server's default presence.max_subscriptions
 
 const $ = (id) => document.getElementById(id);
 
@@ -264,7 +265,9 @@ async function loadConversations() {
   }
   const contacts = new Set();
   for (const c of convs.values()) for (const id of c.memberIds) if (id !== me.userId) contacts.add(id);
-  const fresh = [...contacts].filter((id) => !subscribed.has(id));
+  // The server refuses a subscription that would pass its bound whole.
+  const room = Math.max(0, MAX_SUBSCRIPTIONS - subscribed.size);
+  const fresh = [...contacts].filter((id) => !subscribed.has(id)).slice(0, room);
   fresh.forEach((id) => subscribed.add(id));
   renderSidebar();
   if (fresh.length) {
@@ -388,7 +391,18 @@ function onPresence(changed) {
   const contacts = new Set();
   for (const c of convs.values()) for (const id of c.memberIds) contacts.add(id);
   if (changed.some((p) => !contacts.has(p.userId)) && $('admin-panel').hidden) refreshConversationsSoon();
-  renderSidebar();
+  renderSoon();
+}
+
+// renderSoon batches the renders of presence changes: an admin may see a
+// frame of changes every coalescing window.
+let renderTimer = null;
+function renderSoon() {
+  if (renderTimer) return;
+  renderTimer = setTimeout(() => {
+    renderTimer = null;
+    renderSidebar();
+  }, 50);
 }
 
 async function startConversation(userId) {
