@@ -238,6 +238,60 @@ func TestDashboardSignsInWithAToken(t *testing.T) {
 	erin.checkNoExceptions()
 }
 
+// TestClientHelpers checks presence-client.js's pure functions in the
+// browser itself, where they run (no Node needed).
+func TestClientHelpers(t *testing.T) {
+	chromium := chromiumPath(t)
+	srv := startServer(t, transport.AuthOptions{Mode: transport.AuthDev})
+	browser := startBrowser(t, chromium)
+	page := newTab(t, browser, "page", 800, 600)
+	page.all = &[]*tab{page}
+	page.do("open the dashboard", chromedp.Navigate(srv.URL))
+	ctx, cancel := context.WithTimeout(page.ctx, stepTimeout)
+	defer cancel()
+	failures, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(async () => {
+		const m = await import('/ui/presence-client.js');
+		const out = [];
+		const eq = (name, got, want) => {
+			if (JSON.stringify(got) !== JSON.stringify(want)) out.push(name + ': got ' + JSON.stringify(got) + ', want ' + JSON.stringify(want));
+		};
+		eq('http base', m.endpoints('http://h:1'), { ws: 'ws://h:1/ws', http: 'http://h:1' });
+		eq('https base with a path', m.endpoints('https://h/chat/'), { ws: 'wss://h/chat/ws', http: 'https://h/chat' });
+		eq('a ws URL', m.endpoints('wss://h/ws'), { ws: 'wss://h/ws', http: 'https://h' });
+		eq('the page', m.endpoints(), { ws: 'ws://' + location.host + '/ws', http: location.origin });
+
+		const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+		const ids = new Set();
+		for (let i = 0; i < 100; i++) ids.add(m.newClientMsgId());
+		// As in a page served over plain http from another host: no randomUUID.
+		Object.defineProperty(crypto, 'randomUUID', { value: undefined, configurable: true });
+		try {
+			for (let i = 0; i < 100; i++) ids.add(m.newClientMsgId());
+		} finally {
+			delete crypto.randomUUID;
+		}
+		eq('distinct ids', ids.size, 200);
+		for (const id of ids) if (!uuid.test(id)) out.push('not a v4 UUID: ' + id);
+
+		try {
+			m.connect({});
+			out.push('connect without credentials did not throw');
+		} catch (e) {
+			eq('connect without credentials', e instanceof TypeError, true);
+		}
+		const e = new m.PresenceError('unavailable', 'store down');
+		eq('PresenceError', [e.code, e.message, e instanceof Error], ['unavailable', 'store down', true]);
+		return out;
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range failures {
+		t.Error(f)
+	}
+	page.checkNoExceptions()
+}
+
 // ---- the server -------------------------------------------------------------
 
 func startServer(t *testing.T, auth transport.AuthOptions) *httptest.Server {
