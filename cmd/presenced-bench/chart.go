@@ -10,8 +10,10 @@ import (
 )
 
 // chart is a line chart of one or more series over a shared x axis, drawn
-// as a self-contained SVG: axes from 0 with round ticks, one polyline and
-// marker per point for each series, a legend on the right.
+// as a self-contained SVG: axes with round ticks, one polyline and marker
+// per point for each series, a legend on the right. The x axis starts at 0;
+// the y axis too, unless the values span more than logSpan, when it is
+// logarithmic (latencies under load do), by powers of ten.
 type chart struct {
 	Title  string
 	XLabel string
@@ -39,18 +41,26 @@ const (
 // writeSVG draws c onto w.
 func (c *chart) writeSVG(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	xmax, ymax := 0.0, 0.0
+	xmax, ymax, ymin := 0.0, 0.0, math.Inf(1)
 	for _, s := range c.Series {
 		for _, p := range s.Points {
 			xmax, ymax = math.Max(xmax, p[0]), math.Max(ymax, p[1])
+			if p[1] > 0 {
+				ymin = math.Min(ymin, p[1])
+			}
 		}
 	}
-	xticks, ytick := niceTicks(xmax), niceTicks(ymax)
-	xtop, ytop := xticks[len(xticks)-1], ytick[len(ytick)-1]
+	xticks := niceTicks(xmax)
+	xtop := xticks[len(xticks)-1]
 	plotW := float64(chartW - chartLeft - chartRight)
 	plotH := float64(chartH - chartTop - chartBottom)
 	px := func(x float64) float64 { return chartLeft + x/xtop*plotW }
-	py := func(y float64) float64 { return chartTop + plotH - y/ytop*plotH }
+	ytick, py := linearY(ymax, plotH)
+	ylabel := c.YLabel
+	if ymax/ymin > logSpan {
+		ytick, py = logY(ymin, ymax, plotH)
+		ylabel += ", log scale"
+	}
 
 	fmt.Fprintf(bw, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		chartW, chartH, chartW, chartH)
@@ -69,7 +79,7 @@ func (c *chart) writeSVG(w io.Writer) error {
 	fmt.Fprintf(bw, `<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`+"\n", chartLeft, py(0), px(xtop), py(0))
 	fmt.Fprintf(bw, `<line x1="%d" y1="%d" x2="%d" y2="%.1f" stroke="black"/>`+"\n", chartLeft, chartTop, chartLeft, py(0))
 	fmt.Fprintf(bw, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", chartLeft+plotW/2, chartH-15, esc(c.XLabel))
-	fmt.Fprintf(bw, `<text transform="translate(20 %.1f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", chartTop+plotH/2, esc(c.YLabel))
+	fmt.Fprintf(bw, `<text transform="translate(20 %.1f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", chartTop+plotH/2, esc(ylabel))
 
 	for i, s := range c.Series {
 		pts := make([]string, len(s.Points))
@@ -91,6 +101,32 @@ func (c *chart) writeSVG(w io.Writer) error {
 		return fmt.Errorf("writing the chart: %w", err)
 	}
 	return nil
+}
+
+// logSpan is the ratio of the largest to the smallest positive y value
+// above which the y axis is logarithmic.
+const logSpan = 50
+
+// linearY is a y axis from 0 to a round value at or above top: its ticks
+// and the position of a value, in a plot plotH high.
+func linearY(top, plotH float64) ([]float64, func(float64) float64) {
+	ticks := niceTicks(top)
+	ytop := ticks[len(ticks)-1]
+	return ticks, func(y float64) float64 { return chartTop + plotH - y/ytop*plotH }
+}
+
+// logY is a logarithmic y axis over the powers of ten around lo..hi; values
+// at or below the lowest power sit on the x axis.
+func logY(lo, hi, plotH float64) ([]float64, func(float64) float64) {
+	from, to := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
+	var ticks []float64
+	for e := from; e <= to; e++ {
+		ticks = append(ticks, math.Pow(10, e))
+	}
+	return ticks, func(y float64) float64 {
+		f := (math.Log10(math.Max(y, ticks[0])) - from) / (to - from)
+		return chartTop + plotH - f*plotH
+	}
 }
 
 // niceTicks returns ticks from 0 to at least top, 4 to 10 of them, at a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"math"
 	"strings"
 	"testing"
 )
@@ -100,5 +101,26 @@ func TestSweepChartPlotsThePrimaryLatency(t *testing.T) {
 	}
 	if ch.XLabel != "offered messages per second" {
 		t.Errorf("x label %q", ch.XLabel)
+	}
+}
+
+func TestChartGoesLogarithmicOverDecades(t *testing.T) {
+	ch := &chart{Title: "t", XLabel: "x", YLabel: "latency (ms)", Series: []series{
+		{Name: "p50", Color: "#000", Points: [][2]float64{{1, 0.8}, {2, 1.5}}},
+		{Name: "p99", Color: "#f00", Points: [][2]float64{{1, 12}, {2, 1180}}},
+	}}
+	var buf bytes.Buffer
+	if err := ch.writeSVG(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"log scale", ">0.1<", ">1<", ">10<", ">100<", ">1000<", ">10000<"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the log-scale chart", want)
+		}
+	}
+	_, py := logY(0.8, 1180, 100)
+	if a, b, c := py(0.1), py(1), py(10); math.Abs((a-b)-(b-c)) > 1e-9 || a <= b {
+		t.Errorf("decades are not evenly spaced: %v %v %v", a, b, c)
 	}
 }

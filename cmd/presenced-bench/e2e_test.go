@@ -33,8 +33,8 @@ func TestMain(m *testing.M) {
 
 // startServer runs presenced's actors and transport in this process on a
 // SQLite store, on the real clock, with everyone visible to everyone, and
-// returns its base URL.
-func startServer(t *testing.T) string {
+// returns its base URL. Auth is dev, or HS256 JWTs when jwtSecret is given.
+func startServer(t *testing.T, jwtSecret ...string) string {
 	t.Helper()
 	store, err := persistence.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "bench.db"), nil)
 	if err != nil {
@@ -44,7 +44,11 @@ func startServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := transport.New(transport.Options{Auth: transport.AuthOptions{Mode: transport.AuthDev}, Visibility: "all"}, e)
+	auth := transport.AuthOptions{Mode: transport.AuthDev}
+	if len(jwtSecret) > 0 {
+		auth = transport.AuthOptions{Mode: transport.AuthJWT, Secret: []byte(jwtSecret[0])}
+	}
+	srv, err := transport.New(transport.Options{Auth: auth, Visibility: "all"}, e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +72,20 @@ func startServer(t *testing.T) string {
 // failing unless it exits 0 with one JSON line on stdout.
 func bench(t *testing.T, url string, args ...string) map[string]any {
 	t.Helper()
+	return benchExit(t, exitOK, url, args...)
+}
+
+// benchExit is bench expecting the exit status want.
+func benchExit(t *testing.T, want int, url string, args ...string) map[string]any {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// This process is the server: its memory is what --server-pid reads.
 	args = append([]string{"--url", url, "--progress", "100ms", "--server-pid", strconv.Itoa(os.Getpid())}, args...)
 	code := run(ctx, args, strings.NewReader(""), &stdout, &stderr)
-	if code != exitOK {
-		t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	if code != want {
+		t.Fatalf("exit %d, want %d; stdout:\n%s\nstderr:\n%s", code, want, stdout.String(), stderr.String())
 	}
 	if n := strings.Count(stdout.String(), "\n"); n != 1 {
 		t.Fatalf("stdout has %d lines, want one JSON line:\n%s", n, stdout.String())
@@ -84,7 +94,7 @@ func bench(t *testing.T, url string, args ...string) map[string]any {
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
 		t.Fatalf("result is not JSON: %v\n%s", err, stdout.String())
 	}
-	if !strings.Contains(stderr.String(), "checks: ok") {
+	if want == exitOK && !strings.Contains(stderr.String(), "checks: ok") {
 		t.Errorf("no human table on stderr:\n%s", stderr.String())
 	}
 	t.Logf("stderr:\n%s", stderr.String())
@@ -198,5 +208,27 @@ func TestSweepWritesAChart(t *testing.T) {
 	}
 	if !bytes.Contains(b, []byte("<polyline")) || !bytes.HasPrefix(b, []byte("<svg")) {
 		t.Errorf("chart:\n%s", b)
+	}
+}
+
+func TestJWTIdentities(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens real connections")
+	}
+	url := startServer(t, "bench-secret-bench-secret")
+	// Tokens on the upgrade and on the HTTP API (conversations, history).
+	r := bench(t, url, "--scenario", "messages", "--jwt-secret", "bench-secret-bench-secret",
+		"--pairs", "2", "--rate", "20", "--duration", "300ms")
+	if count(r, "sent") == 0 || count(r, "history_checked") != count(r, "sent") {
+		t.Errorf("counts %v", r["counts"])
+	}
+	if cfg := r["config"].(map[string]any); cfg["jwtSecret"] != "***" {
+		t.Errorf("the secret is printed: %v", cfg["jwtSecret"])
+	}
+	// A wrong secret: every upgrade is refused, the run completes and fails
+	// its check, and the refusals are counted by status.
+	r = benchExit(t, exitFailed, url, "--scenario", "storm", "--jwt-secret", "wrong", "--conns", "5")
+	if count(r, "served") != 0 || count(r, "dial_failed:http_401") != 5 || r["ok"] != false {
+		t.Errorf("counts %v", r["counts"])
 	}
 }
