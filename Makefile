@@ -35,6 +35,13 @@ proto:
 		--go_out=. --go_opt=module=github.com/presenced/presenced \
 		-I messages messages/*.proto
 
+# A small load profile (a few minutes): a fresh presenced per scenario, then
+# idle, presence, messages, storm and a charted message-rate sweep. Results
+# go to $$BENCH_OUT or a new folder under /tmp. See docs/benchmarks.md.
+.PHONY: bench
+bench:
+	GO=$(GO) bash cmd/presenced-bench/profile.sh
+
 fuzz:
 	$(GO) test ./transport -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 60s
 
