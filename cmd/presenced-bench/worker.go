@@ -225,8 +225,11 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // coordMsgs on stdin, workerMsgs on stdout.
 func workerMain(ctx context.Context, specJSON string, stdin io.Reader, stdout io.Writer) error {
 	var spec workerSpec
-	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil || spec.Config == nil {
-		return fmt.Errorf("reading the worker spec: %v", err)
+	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
+		return fmt.Errorf("reading the worker spec: %w", err)
+	}
+	if spec.Config == nil || spec.Count < 1 || spec.Index < 0 || spec.Index >= spec.Count {
+		return fmt.Errorf("reading the worker spec: incomplete spec %s", specJSON)
 	}
 	if _, err := raiseFileLimit(); err != nil {
 		return err
