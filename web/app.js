@@ -175,9 +175,14 @@ function logout(message) {
   open = null;
   convs.clear();
   subscribed.clear();
+  convRows.clear();
+  onlineRows.clear();
+  $('conv-list').replaceChildren();
+  $('online-list').replaceChildren();
   sessionStorage.removeItem(SESSION_KEY);
   $('app-view').hidden = true;
   $('conn').hidden = true;
+  delete document.body.dataset.conn;
   $('whoami').hidden = true;
   $('chat').hidden = true;
   document.body.classList.remove('chat-open');
@@ -195,6 +200,7 @@ function showConnection() {
   const el = $('conn');
   const state = client.state;
   el.dataset.state = state;
+  document.body.dataset.conn = state;
   $('conn-retry').hidden = state !== 'waiting';
   clearTimeout(showConnection.timer);
   let text = 'Connecting…';
@@ -205,8 +211,9 @@ function showConnection() {
     text = s > 0 ? `Reconnecting in ${s} s` : 'Reconnecting…';
     showConnection.timer = setTimeout(showConnection, 1000);
   }
-  if (client.pendingCount && state !== 'open') text += ` · ${client.pendingCount} waiting to send`;
   $('conn-text').textContent = text;
+  const waiting = state !== 'open' ? client.pendingCount : 0;
+  $('conn-pending').textContent = waiting ? `· ${waiting} waiting to send` : '';
 }
 
 $('conn-retry').addEventListener('click', () => client && client.reconnectNow());
@@ -286,16 +293,36 @@ function refreshConversationsSoon() {
   refreshTimer = setTimeout(loadConversations, 150);
 }
 
-// replaceKeepingFocus swaps a list's items without losing the keyboard
-// focus of someone tabbing through it while presence changes arrive.
-function replaceKeepingFocus(list, key, items) {
+// syncRows shows one row per entry, in order, reusing the row element of
+// each key: presence changes arrive at any moment, and a row replaced under
+// the pointer would swallow a click, one replaced under the keyboard focus
+// would lose it. Entries are {key, make(), fill(row)}.
+function syncRows(list, rows, entries) {
   const active = document.activeElement;
-  const focused = active && list.contains(active) ? active.dataset[key] : undefined;
-  list.replaceChildren(...items);
-  if (focused === undefined) return;
-  const again = [...list.querySelectorAll('button')].find((b) => b.dataset[key] === focused);
-  if (again) again.focus();
+  const seen = new Set();
+  entries.forEach(({ key, make, fill }, i) => {
+    let row = rows.get(key);
+    if (!row) {
+      row = make();
+      rows.set(key, row);
+    }
+    fill(row);
+    seen.add(key);
+    const at = list.children[i];
+    if (at !== row) list.insertBefore(row, at || null);
+  });
+  for (const [key, row] of rows) {
+    if (!seen.has(key)) {
+      row.remove();
+      rows.delete(key);
+    }
+  }
+  // Moving a row blurs it: give the focus back.
+  if (active && active !== document.activeElement && active.isConnected) active.focus();
 }
+
+const convRows = new Map();
+const onlineRows = new Map();
 
 function sortedConversations() {
   const when = (c) => (c.lastMessage ? c.lastMessage.createdAt : c.createdAt);
@@ -304,45 +331,43 @@ function sortedConversations() {
 
 function renderSidebar() {
   if (!client || !me) return;
-  const list = $('conv-list');
-  const items = sortedConversations().map((c) => {
-    const partner = c.partnerId;
-    const unread = c.unreadCount > 0 && !(open && open.conv.conversationId === c.conversationId);
-    const preview = c.lastMessage
-      ? (c.lastMessage.senderId === me.userId ? 'You: ' : '') + c.lastMessage.content
-      : 'No messages yet';
-    const label = [titleOf(c), partner ? statusText(partner) : '', unread ? `${c.unreadCount} unread` : '']
-      .filter(Boolean)
-      .join(', ');
-    return h(
-      'li',
-      {},
-      h(
-        'button',
-        {
-          type: 'button',
-          class: 'person',
-          'aria-label': label,
-          'aria-current': open && open.conv.conversationId === c.conversationId ? 'true' : null,
-          dataset: { conv: c.conversationId, user: partner || '' },
-          onclick: () => openChat(c.conversationId),
-        },
-        partner ? dot(partner) : h('span', { class: 'dot group', 'aria-hidden': 'true' }),
-        h(
-          'span',
-          { class: 'person-main' },
-          h('span', { class: 'person-line' }, h('span', { class: 'name' }, titleOf(c)), partner ? roleTag(roleOf(partner)) : null),
-          partner ? h('span', { class: 'sub status', dataset: { status: client.getUserStatus(partner) } }, statusText(partner)) : null,
-          h('span', { class: 'sub preview' }, preview),
-        ),
-        unread ? h('span', { class: 'badge', 'aria-hidden': 'true' }, c.unreadCount > 99 ? '99+' : c.unreadCount) : null,
-      ),
-    );
-  });
-  replaceKeepingFocus(list, 'conv', items);
-  $('conv-empty').hidden = items.length > 0;
+  const entries = sortedConversations().map((c) => ({
+    key: c.conversationId,
+    make: () => h('li', {}, h('button', { type: 'button', class: 'person', onclick: () => openChat(c.conversationId) })),
+    fill: (row) => fillConversation(row.firstChild, c),
+  }));
+  syncRows($('conv-list'), convRows, entries);
+  $('conv-empty').hidden = entries.length > 0;
   renderOnline();
   renderChatHead();
+}
+
+function fillConversation(button, c) {
+  const partner = c.partnerId;
+  const current = !!open && open.conv.conversationId === c.conversationId;
+  const unread = c.unreadCount > 0 && !current;
+  const preview = c.lastMessage
+    ? (c.lastMessage.senderId === me.userId ? 'You: ' : '') + c.lastMessage.content
+    : 'No messages yet';
+  const label = [titleOf(c), partner ? statusText(partner) : '', unread ? `${c.unreadCount} unread` : '']
+    .filter(Boolean)
+    .join(', ');
+  button.setAttribute('aria-label', label);
+  if (current) button.setAttribute('aria-current', 'true');
+  else button.removeAttribute('aria-current');
+  button.dataset.conv = c.conversationId;
+  button.dataset.user = partner || '';
+  button.replaceChildren(
+    partner ? dot(partner) : h('span', { class: 'dot group', 'aria-hidden': 'true' }),
+    h(
+      'span',
+      { class: 'person-main' },
+      h('span', { class: 'person-line' }, h('span', { class: 'name' }, titleOf(c)), partner ? roleTag(roleOf(partner)) : null),
+      partner ? h('span', { class: 'sub status', dataset: { status: client.getUserStatus(partner) } }, statusText(partner)) : null,
+      h('span', { class: 'sub preview' }, preview),
+    ),
+    unread ? h('span', { class: 'badge', 'aria-hidden': 'true' }, c.unreadCount > 99 ? '99+' : c.unreadCount) : null,
+  );
 }
 
 // renderOnline is the live overview for ADMIN (and for everyone when the
@@ -361,28 +386,26 @@ function renderOnline() {
     ),
   );
   const shown = online.slice(0, 200);
-  const items = shown.map((p) =>
-    h(
-      'li',
-      {},
-      h(
-        'button',
-        {
-          type: 'button',
-          class: 'person compact',
-          dataset: { user: p.userId },
-          disabled: p.you,
-          'aria-label': p.you ? `${p.userId} (you)` : `Chat with ${p.userId}, ${statusText(p.userId)}`,
-          onclick: () => startConversation(p.userId),
-        },
+  const entries = shown.map((p) => ({
+    key: p.userId,
+    make: () => h('li', {}, h('button', { type: 'button', class: 'person compact', onclick: () => startConversation(p.userId) })),
+    fill: (row) => {
+      const button = row.firstChild;
+      button.dataset.user = p.userId;
+      button.disabled = !!p.you;
+      button.setAttribute('aria-label', p.you ? `${p.userId} (you)` : `Chat with ${p.userId}, ${statusText(p.userId)}`);
+      button.replaceChildren(
         p.you ? h('span', { class: 'dot', dataset: { status: 'active' }, 'aria-hidden': 'true' }) : dot(p.userId),
         h('span', { class: 'name' }, p.userId, p.you ? ' (you)' : ''),
         roleTag(p.role),
-      ),
-    ),
-  );
-  if (online.length > shown.length) items.push(h('li', { class: 'sub' }, `and ${online.length - shown.length} more`));
-  replaceKeepingFocus($('online-list'), 'user', items);
+      );
+    },
+  }));
+  if (online.length > shown.length) {
+    const more = `and ${online.length - shown.length} more`;
+    entries.push({ key: '', make: () => h('li', { class: 'sub' }), fill: (row) => (row.textContent = more) });
+  }
+  syncRows($('online-list'), onlineRows, entries);
 }
 
 function onPresence(changed) {
