@@ -80,6 +80,7 @@ func TestDashboardInChromium(t *testing.T) {
 	bob.login(bobURL, "bob", "FREELANCER")
 	alice.waitDot("bob", "active")
 	bob.waitDot("alice", "online")
+	bob.screenshot("dashboard-bob-phone-list.png")
 
 	// Bob opens alice's chat: green for alice.
 	bob.click(`#conv-list [data-user="alice"]`)
@@ -109,6 +110,7 @@ func TestDashboardInChromium(t *testing.T) {
 	bob.do("bob types while cut off", chromedp.SendKeys(chromedp.CSS("#composer-input"), "Queued while I was cut off"))
 	bob.click(`#composer button[type="submit"]`)
 	bob.waitMessage("Queued while I was cut off", "mine", "pending")
+	bob.screenshot("dashboard-bob-reconnecting.png")
 	proxy.Restore()
 	bob.waitConnected()
 	bob.waitMessage("Queued while I was cut off", "mine", "read")
@@ -173,6 +175,7 @@ func TestDashboardInChromium(t *testing.T) {
 	alice.do("alice writes again", chromedp.SendKeys(chromedp.CSS("#composer-input"), "Logo attached, have a look"))
 	alice.click(`#composer button[type="submit"]`)
 	alice.waitMessage("Logo attached, have a look", "mine", "delivered")
+	alice.screenshot("dashboard-alice-delivered.png")
 	bob.wait("bob has a badge", `document.querySelector('#conv-list [data-user="alice"] .badge')?.textContent === '1'`)
 	bob.click(`#conv-list [data-user="alice"]`)
 	alice.waitMessage("Logo attached, have a look", "mine", "read")
