@@ -237,7 +237,14 @@ function onError(err) {
     logout(info.authMode === 'dev' ? 'The server refused this user id or role.' : 'The server refused this token.');
     return;
   }
-  if (err.willRetry) return; // the client sends it again by itself
+  if (err.willRetry) {
+    // The server could not store it now (unavailable, rate_limited); the
+    // client sends it again by itself. Say so on the message.
+    const req = err.request;
+    const el = req && req.type === 'send_message' && open && open.pending.get(req.data.clientMsgId);
+    if (el) el.querySelector('.mark').textContent = `${MARKS.pending[0]} Server busy, retrying…`;
+    return;
+  }
   toast(err.message || err.code);
 }
 

@@ -431,7 +431,7 @@ export class PresenceClient {
       // Nothing was stored: try again later with the same clientMsgId.
       p.sent = false;
       p.retries++;
-      const delay = Math.min(this.#opts.maxReconnectDelayMs, 250 * 2 ** Math.min(p.retries, 6));
+      const delay = Math.min(this.#opts.maxReconnectDelayMs, 250 * 2 ** Math.min(p.retries, 5));
       p.retryTimer = setTimeout(() => {
         p.retryTimer = null;
         if (this.#pending.get(ref) === p) p.sent = this.#write(p.type, p.data, ref);
