@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/presenced/presenced/actors"
+	"github.com/presenced/presenced/internal/pgtest"
 	"github.com/presenced/presenced/internal/tcpproxy"
 	"github.com/presenced/presenced/internal/wstest"
 	"github.com/presenced/presenced/persistence"
@@ -206,6 +208,61 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 }
 
+// TestDashboardRetriesWhileTheStoreIsDown: a message sent while the
+// database is unreachable is answered unavailable; the client keeps it,
+// says so, and sends it again with the same clientMsgId until the database
+// is back. It is stored and shown once.
+func TestDashboardRetriesWhileTheStoreIsDown(t *testing.T) {
+	chromium := chromiumPath(t)
+	u, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := tcpproxy.Start(t, u.Host)
+	u.Host = db.Addr
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	store, err := persistence.OpenPostgres(context.Background(), u.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServerOn(t, transport.AuthOptions{Mode: transport.AuthDev}, store)
+	browser := startBrowser(t, chromium)
+	alice := newTab(t, browser, "alice", 1024, 700)
+	bob := newTab(t, browser, "bob", 1024, 700)
+	tabs := []*tab{alice, bob}
+	alice.all, bob.all = &tabs, &tabs
+
+	alice.login(srv.URL, "alice", "CLIENT")
+	alice.startConversation("bob")
+	bob.login(srv.URL, "bob", "FREELANCER")
+	bob.click(`#conv-list [data-user="alice"]`)
+	alice.waitDot("bob", "online")
+
+	db.Cut()
+	const text = "Sent while the database was away"
+	alice.do("alice writes", chromedp.SendKeys(chromedp.CSS("#composer-input"), text))
+	alice.click(`#composer button[type="submit"]`)
+	alice.wait("alice is told the server will get it later", `[...document.querySelectorAll('#messages .msg.mine')].some(m =>
+		m.dataset.status === 'pending' && m.querySelector('.mark').textContent.includes('retrying'))`)
+	db.Restore()
+	alice.waitMessage(text, "mine", "read")
+	bob.waitMessage(text, "theirs", "")
+
+	conv := evaluate[string](alice, "read the conversation id",
+		`document.querySelector('#conv-list [data-user="bob"]').dataset.conv`)
+	for _, tb := range tabs {
+		if n := evaluate[int](tb, "count the message", countMessages(text)); n != 1 {
+			t.Errorf("%s's page shows it %d times, want once", tb.name, n)
+		}
+		tb.checkNoExceptions()
+	}
+	if n := storedCount(t, srv.URL, conv, text); n != 1 {
+		t.Errorf("the store has it %d times, want once", n)
+	}
+}
+
 // TestDashboardSignsInWithAToken: in jwt mode the page asks for a token,
 // sends a bad one back to the form with a reason, and connects with a good one.
 func TestDashboardSignsInWithAToken(t *testing.T) {
@@ -297,12 +354,20 @@ func TestClientHelpers(t *testing.T) {
 
 // ---- the server -------------------------------------------------------------
 
+// startServer runs presenced on a fresh SQLite store.
 func startServer(t *testing.T, auth transport.AuthOptions) *httptest.Server {
 	t.Helper()
 	store, err := persistence.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "p.db"), nil)
 	if err != nil {
 		t.Fatalf("opening store: %v", err)
 	}
+	return startServerOn(t, auth, store)
+}
+
+// startServerOn runs presenced on store, with a short offline grace so that
+// a logout turns gray quickly, until the test ends; then it closes store.
+func startServerOn(t *testing.T, auth transport.AuthOptions, store actors.Store) *httptest.Server {
+	t.Helper()
 	engine, err := actors.New(actors.Options{Store: store, OfflineGrace: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
