@@ -163,8 +163,9 @@ export declare class PresenceClient {
 
   on<K extends keyof Events>(event: K, callback: (payload: Events[K], client: PresenceClient) => void): () => void;
 
-  /** Test hook: drops the socket as a network failure would; the client
-   * reconnects as after any drop. */
+  /** Test hook: abandons the socket at once, losing any answer on its
+   * way, as a network failure would; the client reconnects as after any
+   * drop and sends unanswered requests again. */
   _debugDropSocket(): void;
 }
 

@@ -186,8 +186,10 @@ export class PresenceClient {
     if (wasOpen) this.#emit('disconnected', { code: 1000, reason: 'client closed', willReconnect: false });
   }
 
-  /** Test hook: drops the socket without a close frame exchange, as a
-   * network failure would; the client reconnects as after any drop. */
+  /** Test hook: abandons the socket at once, without waiting for anything
+   * in flight (answers still on their way are lost, as in a network
+   * failure), and reconnects as after any drop. Unanswered requests are
+   * sent again on the new connection. */
   _debugDropSocket() {
     if (this.#ws) this.#lost(this.#ws, 4000, 'dropped by _debugDropSocket');
   }
@@ -251,6 +253,11 @@ export class PresenceClient {
           return;
         }
         this.#state = 'closed';
+        for (const p of this.#pending.values()) {
+          clearTimeout(p.retryTimer);
+          p.reject(new PresenceError('unauthorized', 'the server refused these credentials', 401));
+        }
+        this.#pending.clear();
         this.#emit('error', new PresenceError('unauthorized', 'the server refused these credentials', 401));
         this.#emit('disconnected', { code, reason: 'unauthorized', willReconnect: false });
       });
