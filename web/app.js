@@ -497,6 +497,8 @@ async function openChat(conversationId) {
   client.join(conversationId);
   $('composer-input').focus();
   const mine = open;
+  // A screen reader should not read a whole page of history as new messages.
+  $('messages').setAttribute('aria-busy', 'true');
   try {
     const page = await client.history(conversationId, { limit: PAGE });
     if (open !== mine) return;
@@ -507,6 +509,8 @@ async function openChat(conversationId) {
     markReadIfSeen();
   } catch (err) {
     if (open === mine) toast(`Could not load messages: ${err.message}`);
+  } finally {
+    if (open === mine) $('messages').removeAttribute('aria-busy');
   }
 }
 
@@ -517,6 +521,7 @@ function closeChat() {
   client.leave(open.conv.conversationId);
   clearTimeout(open.typingTimer);
   open = null;
+  $('messages').removeAttribute('aria-busy');
   $('chat').hidden = true;
   $('placeholder').hidden = false;
   document.body.classList.remove('chat-open');
@@ -577,6 +582,7 @@ $('load-older').addEventListener('click', async () => {
   const scroller = $('chat-scroll');
   const before = scroller.scrollHeight - scroller.scrollTop;
   $('load-older').disabled = true;
+  $('messages').setAttribute('aria-busy', 'true');
   try {
     const page = await client.history(mine.conv.conversationId, { beforeSeq: mine.oldestSeq, limit: PAGE });
     if (open !== mine) return;
@@ -588,6 +594,7 @@ $('load-older').addEventListener('click', async () => {
     toast(`Could not load older messages: ${err.message}`);
   } finally {
     $('load-older').disabled = false;
+    $('messages').removeAttribute('aria-busy');
   }
 });
 
