@@ -46,6 +46,12 @@ func New(opts Options) (*Engine, error) {
 		system.Shutdown()
 		return nil, err
 	}
+	if opts.Cluster != nil {
+		if err := e.env.startCluster(*opts.Cluster); err != nil {
+			system.Shutdown()
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -64,26 +70,43 @@ func (e *Engine) Connect(ctx context.Context, userID, role string, conn Conn) (*
 		conn: conn,
 	}
 	e.env.conns.add(s)
-	res, err := e.ask(ctx, e.env.users, &messages.Attach{Conn: s.ref, UserId: userID, Role: role})
+	reply, err := e.attach(ctx, s)
 	if err != nil {
-		s.userPID = e.env.users // let Close's Detach reach a late attach
-		s.Close()
+		e.env.conns.remove(s)
+		// An attach that timed out may still land: make sure it ends.
+		e.root.Send(e.env.users, &routed{user: userID, msg: &messages.Detach{Conn: s.ref}})
 		return nil, err
 	}
-	reply := res.(*messages.AttachReply)
 	if reply.ErrorCode != "" {
 		e.env.conns.remove(s)
 		return nil, messages.Errorf(messages.Code(reply.ErrorCode),
 			"user %s has reached its limit of %d connections", userID, e.opts.MaxConnectionsPerUser)
 	}
-	s.userPID = actor.NewPID(reply.UserPidAddress, reply.UserPidId)
+	s.setGrain(actor.NewPID(reply.UserPidAddress, reply.UserPidId))
 	return s, nil
 }
 
-// Ready reports whether the engine can serve: its store answers.
+// attach registers a session with its user: the local supervisor's
+// actor, or the user's grain wherever it lives.
+func (e *Engine) attach(ctx context.Context, s *Session) (*messages.AttachReply, error) {
+	if e.env.clustered() {
+		return e.env.attachGrain(s.attachMsg(false))
+	}
+	res, err := e.ask(ctx, e.env.users, s.attachMsg(false))
+	if err != nil {
+		return nil, err
+	}
+	return res.(*messages.AttachReply), nil
+}
+
+// Ready reports whether the engine can serve: its store answers and, in a
+// cluster, it has joined.
 func (e *Engine) Ready(ctx context.Context) error {
 	if e.closing.Load() {
 		return errors.New("shutting down")
+	}
+	if e.env.clustered() && !e.env.cl.ready.Load() {
+		return errors.New("not joined to the cluster yet")
 	}
 	return e.opts.Store.Ping(ctx)
 }
@@ -102,6 +125,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	for _, s := range e.env.conns.all() {
 		s.conn.Close(CloseServiceRestart, "server restarting, reconnect")
+	}
+	if e.env.clustered() {
+		e.env.leave(ctx)
 	}
 	// Users first: their last state (lastSeen) goes to the persistence
 	// actor, which drains every pending write before it is stopped last.
@@ -124,7 +150,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = errors.Join(err, fmt.Errorf("waiting for store calls: %w", ctx.Err()))
 	}
-	e.system.Shutdown()
+	if !e.system.IsStopped() { // leaving a cluster stops it already
+		e.system.Shutdown()
+	}
 	return err
 }
 

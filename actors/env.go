@@ -32,6 +32,9 @@ type env struct {
 	conns   *connTable
 	run     *runner
 	metrics *metrics
+	online  onlineSet     // users the registry knows connected
+	cl      *clusterState // nil on a single node
+	grains  grainSet      // local user grains (cluster)
 
 	users, registry, persist *actor.PID
 }
@@ -62,6 +65,10 @@ func (env *env) spawnAll() error {
 		return err
 	}
 	if env.registry, err = spawn(registryName, env.props(func() actor.Actor { return newRegistry(env) })); err != nil {
+		return err
+	}
+	if env.opts.Cluster != nil {
+		env.users, err = spawn(usersName, env.props(func() actor.Actor { return newClusterRouter(env) }))
 		return err
 	}
 	env.users, err = spawn(usersName, env.props(func() actor.Actor { return newUsersActor(env) },

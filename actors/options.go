@@ -40,6 +40,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the engine's metrics; none are registered when nil.
 	Registerer prometheus.Registerer
+	// Cluster, when set, makes the engine a cluster member.
+	Cluster *ClusterOptions
 
 	// Synchronous runs every actor on the goroutine of its sender and every
 	// store call inline, so that a test's Send or clock Advance has been

@@ -286,7 +286,7 @@ func TestStaleStateNeverOverwritesANewerOne(t *testing.T) {
 			s.Close()
 		}
 	}
-	h.e.root.Send(tab1.sess.userPID, &tick{}) // and a stale timer tick
+	h.e.root.Send(tab1.sess.grain(), &tick{}) // and a stale timer tick
 	h.clock.Advance(time.Minute)
 	tab1.sess.Heartbeat()
 	h.clock.Advance(time.Second)

@@ -135,9 +135,58 @@ func (r *registry) Receive(c actor.Context) {
 				s.conn.Close(int(m.Code), m.Reason)
 			}
 		}
+	case *memberLeft:
+		r.memberLeft(c, m.addr)
+	case *offlineIfGone:
+		r.offlineIfGone(m)
+	case *messages.ConnCountRequest:
+		c.Respond(&messages.ConnCountReply{Member: r.env.member, Connections: int64(r.env.conns.len())})
 	case *actor.Stopping:
 		r.flush.stop()
 	}
+}
+
+// offlineIfGone turns a user offline if, by the end of the grace after a
+// member left, neither the user's actor nor any of its connections is on a
+// live member.
+type offlineIfGone struct {
+	user string
+	seen int64
+}
+
+// memberLeft: a user whose grain and connections were all on members that
+// are gone is offline after the grace, unless by then it is back (a new
+// activation publishes with a live owner). Usually the grain says so
+// itself; but it may have died with them, and without this they would be
+// ghosts.
+func (r *registry) memberLeft(c actor.Context, addr string) {
+	now := unixMs(r.env.clock.Now())
+	for id, e := range r.users {
+		if r.gone(e.p) {
+			r.env.after(r.env.opts.OfflineGrace, c.Self(), &offlineIfGone{user: id, seen: now})
+		}
+	}
+}
+
+// gone: shown connected, yet nothing of the user is on a live member.
+func (r *registry) gone(p *messages.UserPresence) bool {
+	alive := r.env.memberAddrs()
+	return p.Connected && !slices.Contains(alive, p.Owner) &&
+		!slices.ContainsFunc(p.ConnMembers, func(m string) bool { return slices.Contains(alive, m) })
+}
+
+func (r *registry) offlineIfGone(m *offlineIfGone) {
+	e := r.users[m.user]
+	if e == nil || !r.gone(e.p) {
+		return
+	}
+	r.env.log.Info("user gone with its member", "user_id", m.user, "member", e.p.Owner)
+	r.changed(&messages.UserPresence{
+		UserId: m.user, Role: e.p.Role, LastActiveMs: e.p.LastActiveMs, LastSeenMs: m.seen,
+		// Newer than what we had, older than anything a new activation
+		// publishes: a grain's versions start from its clock.
+		Version: e.p.Version + 1,
+	})
 }
 
 // changed records a user's new presence and tells the viewers who see a
@@ -150,6 +199,7 @@ func (r *registry) changed(p *messages.UserPresence) {
 	}
 	e := &entry{p: p}
 	r.users[p.UserId] = e
+	r.env.online.set(p.UserId, p.Connected)
 	var before *messages.UserPresence
 	if old != nil {
 		before = old.p

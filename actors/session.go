@@ -3,6 +3,7 @@ package actors
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -22,7 +23,7 @@ type Session struct {
 	user    string
 	role    string
 	conn    Conn
-	userPID *actor.PID
+	userPID atomic.Pointer[actor.PID] // the user actor or grain
 
 	mu      sync.Mutex
 	focus   []string
@@ -43,8 +44,16 @@ func (s *Session) ID() uint64 { return s.ref.Id }
 // Touch says the connection showed life (a frame or a pong).
 func (s *Session) Touch() { s.toUser(&messages.Touch{Conn: s.ref}) }
 
-// Heartbeat is a client heartbeat: alive, and active.
-func (s *Session) Heartbeat() { s.toUser(&messages.Touch{Conn: s.ref, Heartbeat: true}) }
+// Heartbeat is a client heartbeat: alive, and active. In a cluster it also
+// re-registers the connection with its user's grain, so that a grain that
+// lost its state (moved, re-activated) rebuilds it within one interval.
+func (s *Session) Heartbeat() {
+	if s.e.env.clustered() {
+		s.e.root.Send(s.e.env.users, &reattach{s: s})
+		return
+	}
+	s.toUser(&messages.Touch{Conn: s.ref, Heartbeat: true})
+}
 
 // Focus opens the chat with partner on this connection.
 func (s *Session) Focus(partner string) error {
@@ -102,9 +111,29 @@ func (s *Session) Close() {
 }
 
 func (s *Session) toUser(msg any) {
-	if s.userPID != nil {
-		s.e.root.Send(s.userPID, msg)
+	if pid := s.userPID.Load(); pid != nil {
+		s.e.root.Send(pid, msg)
 	}
+}
+
+// grain is the PID of the user actor or grain the session talks to.
+func (s *Session) grain() *actor.PID { return s.userPID.Load() }
+
+// setGrain records a new user actor or grain and returns the previous one.
+func (s *Session) setGrain(pid *actor.PID) *actor.PID { return s.userPID.Swap(pid) }
+
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// attachMsg is the connection's registration with its user; rejoin when it
+// re-registers an existing connection.
+func (s *Session) attachMsg(rejoin bool) *messages.Attach {
+	focus, joined, greeted := s.registration()
+	return &messages.Attach{Conn: s.ref, UserId: s.user, Role: s.role, Focus: focus, Joined: joined,
+		Greeted: greeted, Rejoin: rejoin}
 }
 
 // registration is what a rebuilt user actor needs of the connection.

@@ -19,7 +19,7 @@ func TestPanickingUserActorRestartsWithItsConnections(t *testing.T) {
 	h.clock.Advance(time.Second)
 	h.updates(bob)
 
-	h.e.root.Send(tab1.sess.userPID, &crash{})
+	h.e.root.Send(tab1.sess.grain(), &crash{})
 	h.clock.Advance(time.Second)
 	h.expectNothing(bob) // still online for bob: the focus survived
 	for _, p := range []*probe{tab1, tab2, carol} {
@@ -53,7 +53,7 @@ func TestRepeatedFailuresCloseTheUsersConnectionsOnly(t *testing.T) {
 	bob, _ := h.connect("bob", client)
 	alice, _ := h.connect("alice", client)
 	for range 11 { // more than supervision allows in its window
-		h.e.root.Send(alice.sess.userPID, &crash{})
+		h.e.root.Send(alice.sess.grain(), &crash{})
 	}
 	if closed, code := alice.isClosed(); !closed || code != CloseInternalError {
 		t.Fatalf("closed=%v code=%d, want alice's connection closed with 1011 so it reconnects", closed, code)

@@ -39,6 +39,8 @@ type userActor struct {
 
 	timerDue  time.Time
 	timerStop func() bool
+	stopAsked bool // a grain asked itself to stop
+	quiet     bool // stopping as a superseded duplicate: nothing to hand over
 
 	convs       map[string][]string // conversation → members, of conversations used
 	convWaiters map[string][]convWaiter
@@ -74,8 +76,12 @@ func (u *userActor) Receive(c actor.Context) {
 			u.rebuildFromSessions(c)
 		}
 	case *messages.Attach:
-		u.attach(c, m)
+		c.Respond(u.attach(c, m))
 	case *messages.Detach:
+		if m.Superseded {
+			u.superseded(c, keyOf(m.Conn))
+			return
+		}
 		u.endConn(c, keyOf(m.Conn))
 		u.update(c)
 	case *messages.Touch:
@@ -106,30 +112,77 @@ func (u *userActor) Receive(c actor.Context) {
 		}
 	case *crash:
 		panic("crash requested")
+	case *stopNow:
+		if u.idle() {
+			c.Stop(c.Self())
+		}
+	case *memberLeft:
+		for k := range u.conns {
+			if k.member == m.addr {
+				u.endConn(c, k)
+			}
+		}
+		u.update(c)
+	case *memberJoined:
+		if u.published != nil {
+			c.Send(u.env.registryAt(m.addr), &messages.PresenceChanged{Presence: u.published})
+		}
 	case *actor.Stopping:
-		u.stopping()
+		u.stopping(c)
 	default:
 		u.messaging(c, m)
 	}
 }
 
-func (u *userActor) attach(c actor.Context, m *messages.Attach) {
+// attach registers a connection, or refreshes one re-registering (rejoin)
+// with what the connection declared: a grain rebuilt elsewhere, or the
+// heartbeat re-registration of a cluster, converge on the session's state.
+func (u *userActor) attach(c actor.Context, m *messages.Attach) *messages.AttachReply {
 	k := keyOf(m.Conn)
-	if _, ok := u.conns[k]; !ok && len(u.conns) >= u.env.opts.MaxConnectionsPerUser {
-		c.Respond(&messages.AttachReply{ErrorCode: string(messages.CodeLimitExceeded)})
-		return
+	uc, known := u.conns[k]
+	if !known && !m.Rejoin && len(u.conns) >= u.env.opts.MaxConnectionsPerUser {
+		return &messages.AttachReply{ErrorCode: string(messages.CodeLimitExceeded)}
 	}
 	firstEver := u.role == "" && u.version == 0
 	if m.Role != "" {
 		u.role = m.Role
 	}
-	u.addConn(c, m.Conn, m.Focus, m.Joined, false)
-	c.Respond(&messages.AttachReply{UserPidAddress: c.Self().Address, UserPidId: c.Self().Id})
-	if firstEver {
+	switch {
+	case !known:
+		u.addConn(c, m.Conn, m.Focus, m.Joined, m.Greeted)
+	case m.Rejoin:
+		u.alive(uc)
+		u.lastActive = uc.lastFrame
+		uc.focus, uc.joined = slices.Clone(m.Focus), slices.Clone(m.Joined)
+	}
+	if firstEver && !m.Rejoin {
 		// Remember the role for viewers who ask about this user once offline.
 		c.Send(u.env.persist, &saveUser{seen: messages.UserSeen{ID: u.id, Role: u.role}})
 	}
 	u.update(c)
+	return &messages.AttachReply{UserPidAddress: c.Self().Address, UserPidId: c.Self().Id}
+}
+
+// superseded forgets a connection that re-attached to another activation
+// of this user (a duplicate grain, or one that moved). Nothing changed for
+// viewers, so nothing is published; an activation left with no connection
+// stops quietly, leaving the user to the other one.
+func (u *userActor) superseded(c actor.Context, k connKey) {
+	if _, ok := u.conns[k]; !ok {
+		return
+	}
+	delete(u.conns, k)
+	if len(u.conns) == 0 {
+		u.quiet = true
+		c.Stop(c.Self())
+	}
+}
+
+// stopNow asks a grain to stop if it is still idle when it reads it.
+type stopNow struct{}
+
+func (u *userActor) idle() bool {
+	return u.offline && len(u.conns) == 0 && len(u.sends) == 0
 }
 
 func (u *userActor) addConn(c actor.Context, ref *messages.ConnRef, focus, joined []string, greeted bool) {
@@ -244,11 +297,19 @@ func (u *userActor) expire(c actor.Context) {
 // user is offline.
 func (u *userActor) update(c actor.Context) {
 	next := u.snapshot()
-	if p := u.published; p == nil || p.Connected != next.Connected || !slices.Equal(p.Focus, next.Focus) || p.Role != next.Role {
+	if p := u.published; p == nil && next.Connected || p != nil && (p.Connected != next.Connected ||
+		!slices.Equal(p.Focus, next.Focus) || p.Role != next.Role || !slices.Equal(p.ConnMembers, next.ConnMembers)) {
 		u.publish(c, next)
 	}
 	u.arm(c)
-	if u.offline && len(u.conns) == 0 {
+	switch {
+	case !u.idle():
+	case u.env.clustered():
+		if !u.stopAsked {
+			u.stopAsked = true
+			c.Send(c.Self(), &stopNow{})
+		}
+	default:
 		c.Send(c.Parent(), &idle{user: u.id})
 	}
 }
@@ -260,6 +321,8 @@ func (u *userActor) snapshot() *messages.UserPresence {
 		Role:         u.role,
 		Connected:    !u.offline,
 		LastActiveMs: unixMs(u.lastActive),
+		ConnMembers:  connMembers(u.conns),
+		Owner:        u.env.member,
 	}
 	if u.offline {
 		p.LastSeenMs = unixMs(u.lastEnd)
@@ -284,7 +347,10 @@ func (u *userActor) publish(c actor.Context, p *messages.UserPresence) {
 	p.Version = u.version
 	u.published = p
 	u.env.metrics.presenceChanges.Inc()
-	c.Send(u.env.registry, &messages.PresenceChanged{Presence: p})
+	changed := &messages.PresenceChanged{Presence: p}
+	for _, member := range u.env.memberAddrs() {
+		c.Send(u.env.registryAt(member), changed) // one send per member, whatever its viewers
+	}
 }
 
 // arm keeps one timer at the earliest deadline of this user.
@@ -314,18 +380,35 @@ func (u *userActor) arm(c actor.Context) {
 	u.timerStop = u.env.after(max(due.Sub(u.env.clock.Now()), 0), c.Self(), &tick{})
 }
 
-// stopping runs when the actor stops: a normal stop after the grace, or the
-// member shutting down, when a user still shown online is recorded as last
-// seen now.
-func (u *userActor) stopping() {
+// stopping runs when the actor stops. A grain stopped while it still
+// holds connections (it moved, or its member is leaving) hands them over:
+// their members re-attach them to a new activation. Otherwise a user still
+// shown online (the member is shutting down) is recorded as last seen now.
+func (u *userActor) stopping(c actor.Context) {
 	if u.timerStop != nil {
 		u.timerStop()
+	}
+	if u.env.clustered() {
+		u.env.grains.remove(u.id, c.Self())
+	}
+	if u.quiet {
+		return
+	}
+	if u.env.clustered() && len(u.conns) > 0 {
+		byMember := make(map[string][]uint64)
+		for k := range u.conns {
+			byMember[k.member] = append(byMember[k.member], k.id)
+		}
+		for member, ids := range byMember {
+			c.Send(actor.NewPID(member, usersName), &messages.Reattach{ConnIds: ids})
+		}
+		return
 	}
 	if !u.offline {
 		seen := u.lastEnd
 		if seen.IsZero() {
 			seen = u.env.clock.Now()
 		}
-		u.env.system.Root.Send(u.env.persist, &saveUser{seen: messages.UserSeen{ID: u.id, LastSeen: seen}})
+		c.Send(u.env.persist, &saveUser{seen: messages.UserSeen{ID: u.id, LastSeen: seen}})
 	}
 }

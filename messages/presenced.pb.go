@@ -85,13 +85,15 @@ func (x *ConnRef) GetId() uint64 {
 // connection re-registers with a user actor that lost its state (restart,
 // grain re-activation); Focus then carries the connection's open chats.
 type Attach struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Conn          *ConnRef               `protobuf:"bytes,1,opt,name=conn,proto3" json:"conn,omitempty"`
-	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
-	Focus         []string               `protobuf:"bytes,4,rep,name=focus,proto3" json:"focus,omitempty"`
-	Rejoin        bool                   `protobuf:"varint,5,opt,name=rejoin,proto3" json:"rejoin,omitempty"`
-	Joined        []string               `protobuf:"bytes,6,rep,name=joined,proto3" json:"joined,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Conn   *ConnRef               `protobuf:"bytes,1,opt,name=conn,proto3" json:"conn,omitempty"`
+	UserId string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Role   string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	Focus  []string               `protobuf:"bytes,4,rep,name=focus,proto3" json:"focus,omitempty"`
+	Rejoin bool                   `protobuf:"varint,5,opt,name=rejoin,proto3" json:"rejoin,omitempty"`
+	Joined []string               `protobuf:"bytes,6,rep,name=joined,proto3" json:"joined,omitempty"`
+	// Greeted: the connection already had its unread summary.
+	Greeted       bool `protobuf:"varint,7,opt,name=greeted,proto3" json:"greeted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -168,6 +170,13 @@ func (x *Attach) GetJoined() []string {
 	return nil
 }
 
+func (x *Attach) GetGreeted() bool {
+	if x != nil {
+		return x.Greeted
+	}
+	return false
+}
+
 // AttachReply answers Attach. An empty error_code means accepted.
 type AttachReply struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -230,8 +239,11 @@ func (x *AttachReply) GetUserPidId() string {
 }
 
 type Detach struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Conn          *ConnRef               `protobuf:"bytes,1,opt,name=conn,proto3" json:"conn,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Conn  *ConnRef               `protobuf:"bytes,1,opt,name=conn,proto3" json:"conn,omitempty"`
+	// Superseded: the connection re-attached to another activation of the
+	// same user grain; forget it without any change for viewers.
+	Superseded    bool `protobuf:"varint,2,opt,name=superseded,proto3" json:"superseded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -271,6 +283,13 @@ func (x *Detach) GetConn() *ConnRef {
 		return x.Conn
 	}
 	return nil
+}
+
+func (x *Detach) GetSuperseded() bool {
+	if x != nil {
+		return x.Superseded
+	}
+	return false
 }
 
 // Touch tells the user actor that a connection is alive (any frame or pong).
@@ -444,7 +463,13 @@ type UserPresence struct {
 	LastSeenMs   int64                  `protobuf:"varint,6,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
 	// Version increases with every change of the user, across restarts of its
 	// actor, so that a late state can never overwrite a newer one.
-	Version       uint64 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	Version uint64 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	// ConnMembers are the members holding the user's live connections: when
+	// they all die, registries know the user is gone even if its grain died
+	// with them.
+	ConnMembers []string `protobuf:"bytes,8,rep,name=conn_members,json=connMembers,proto3" json:"conn_members,omitempty"`
+	// Owner is the member whose actor or grain published this state.
+	Owner         string `protobuf:"bytes,9,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -526,6 +551,20 @@ func (x *UserPresence) GetVersion() uint64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *UserPresence) GetConnMembers() []string {
+	if x != nil {
+		return x.ConnMembers
+	}
+	return nil
+}
+
+func (x *UserPresence) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
 }
 
 type PresenceChanged struct {
@@ -934,6 +973,141 @@ func (x *Push) GetFrame() []byte {
 	return nil
 }
 
+// Reattach asks a member to re-register these connections with their user
+// grains: the grain they were attached to is stopping (moved, or its
+// member is leaving).
+type Reattach struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConnIds       []uint64               `protobuf:"varint,1,rep,packed,name=conn_ids,json=connIds,proto3" json:"conn_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reattach) Reset() {
+	*x = Reattach{}
+	mi := &file_presenced_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reattach) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reattach) ProtoMessage() {}
+
+func (x *Reattach) ProtoReflect() protoreflect.Message {
+	mi := &file_presenced_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reattach.ProtoReflect.Descriptor instead.
+func (*Reattach) Descriptor() ([]byte, []int) {
+	return file_presenced_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Reattach) GetConnIds() []uint64 {
+	if x != nil {
+		return x.ConnIds
+	}
+	return nil
+}
+
+type ConnCountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnCountRequest) Reset() {
+	*x = ConnCountRequest{}
+	mi := &file_presenced_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnCountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnCountRequest) ProtoMessage() {}
+
+func (x *ConnCountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presenced_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnCountRequest.ProtoReflect.Descriptor instead.
+func (*ConnCountRequest) Descriptor() ([]byte, []int) {
+	return file_presenced_proto_rawDescGZIP(), []int{17}
+}
+
+type ConnCountReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        string                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Connections   int64                  `protobuf:"varint,2,opt,name=connections,proto3" json:"connections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnCountReply) Reset() {
+	*x = ConnCountReply{}
+	mi := &file_presenced_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnCountReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnCountReply) ProtoMessage() {}
+
+func (x *ConnCountReply) ProtoReflect() protoreflect.Message {
+	mi := &file_presenced_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnCountReply.ProtoReflect.Descriptor instead.
+func (*ConnCountReply) Descriptor() ([]byte, []int) {
+	return file_presenced_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ConnCountReply) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *ConnCountReply) GetConnections() int64 {
+	if x != nil {
+		return x.Connections
+	}
+	return 0
+}
+
 type CloseConns struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ConnIds       []uint64               `protobuf:"varint,1,rep,packed,name=conn_ids,json=connIds,proto3" json:"conn_ids,omitempty"`
@@ -945,7 +1119,7 @@ type CloseConns struct {
 
 func (x *CloseConns) Reset() {
 	*x = CloseConns{}
-	mi := &file_presenced_proto_msgTypes[16]
+	mi := &file_presenced_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1131,7 @@ func (x *CloseConns) String() string {
 func (*CloseConns) ProtoMessage() {}
 
 func (x *CloseConns) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[16]
+	mi := &file_presenced_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1144,7 @@ func (x *CloseConns) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseConns.ProtoReflect.Descriptor instead.
 func (*CloseConns) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{16}
+	return file_presenced_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CloseConns) GetConnIds() []uint64 {
@@ -1006,7 +1180,7 @@ type Conversation struct {
 
 func (x *Conversation) Reset() {
 	*x = Conversation{}
-	mi := &file_presenced_proto_msgTypes[17]
+	mi := &file_presenced_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1192,7 @@ func (x *Conversation) String() string {
 func (*Conversation) ProtoMessage() {}
 
 func (x *Conversation) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[17]
+	mi := &file_presenced_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1205,7 @@ func (x *Conversation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conversation.ProtoReflect.Descriptor instead.
 func (*Conversation) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{17}
+	return file_presenced_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Conversation) GetId() string {
@@ -1078,7 +1252,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_presenced_proto_msgTypes[18]
+	mi := &file_presenced_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1264,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[18]
+	mi := &file_presenced_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1277,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{18}
+	return file_presenced_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChatMessage) GetId() string {
@@ -1175,7 +1349,7 @@ type SendMessage struct {
 
 func (x *SendMessage) Reset() {
 	*x = SendMessage{}
-	mi := &file_presenced_proto_msgTypes[19]
+	mi := &file_presenced_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1361,7 @@ func (x *SendMessage) String() string {
 func (*SendMessage) ProtoMessage() {}
 
 func (x *SendMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[19]
+	mi := &file_presenced_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1374,7 @@ func (x *SendMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessage.ProtoReflect.Descriptor instead.
 func (*SendMessage) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{19}
+	return file_presenced_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SendMessage) GetConn() *ConnRef {
@@ -1254,7 +1428,7 @@ type Deliver struct {
 
 func (x *Deliver) Reset() {
 	*x = Deliver{}
-	mi := &file_presenced_proto_msgTypes[20]
+	mi := &file_presenced_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1440,7 @@ func (x *Deliver) String() string {
 func (*Deliver) ProtoMessage() {}
 
 func (x *Deliver) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[20]
+	mi := &file_presenced_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1453,7 @@ func (x *Deliver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deliver.ProtoReflect.Descriptor instead.
 func (*Deliver) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{20}
+	return file_presenced_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Deliver) GetMessage() *ChatMessage {
@@ -1322,7 +1496,7 @@ type DeliverReply struct {
 
 func (x *DeliverReply) Reset() {
 	*x = DeliverReply{}
-	mi := &file_presenced_proto_msgTypes[21]
+	mi := &file_presenced_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1508,7 @@ func (x *DeliverReply) String() string {
 func (*DeliverReply) ProtoMessage() {}
 
 func (x *DeliverReply) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[21]
+	mi := &file_presenced_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1521,7 @@ func (x *DeliverReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverReply.ProtoReflect.Descriptor instead.
 func (*DeliverReply) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{21}
+	return file_presenced_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeliverReply) GetDelivered() bool {
@@ -1383,7 +1557,7 @@ type MarkRead struct {
 
 func (x *MarkRead) Reset() {
 	*x = MarkRead{}
-	mi := &file_presenced_proto_msgTypes[22]
+	mi := &file_presenced_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1569,7 @@ func (x *MarkRead) String() string {
 func (*MarkRead) ProtoMessage() {}
 
 func (x *MarkRead) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[22]
+	mi := &file_presenced_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1582,7 @@ func (x *MarkRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkRead.ProtoReflect.Descriptor instead.
 func (*MarkRead) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{22}
+	return file_presenced_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MarkRead) GetConn() *ConnRef {
@@ -1454,7 +1628,7 @@ type ReadReceipt struct {
 
 func (x *ReadReceipt) Reset() {
 	*x = ReadReceipt{}
-	mi := &file_presenced_proto_msgTypes[23]
+	mi := &file_presenced_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1640,7 @@ func (x *ReadReceipt) String() string {
 func (*ReadReceipt) ProtoMessage() {}
 
 func (x *ReadReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[23]
+	mi := &file_presenced_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1653,7 @@ func (x *ReadReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReceipt.ProtoReflect.Descriptor instead.
 func (*ReadReceipt) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{23}
+	return file_presenced_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReadReceipt) GetConversationId() string {
@@ -1522,7 +1696,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_presenced_proto_msgTypes[24]
+	mi := &file_presenced_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1708,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[24]
+	mi := &file_presenced_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1721,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{24}
+	return file_presenced_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Typing) GetConn() *ConnRef {
@@ -1590,7 +1764,7 @@ type TypingRelay struct {
 
 func (x *TypingRelay) Reset() {
 	*x = TypingRelay{}
-	mi := &file_presenced_proto_msgTypes[25]
+	mi := &file_presenced_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1776,7 @@ func (x *TypingRelay) String() string {
 func (*TypingRelay) ProtoMessage() {}
 
 func (x *TypingRelay) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[25]
+	mi := &file_presenced_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1789,7 @@ func (x *TypingRelay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingRelay.ProtoReflect.Descriptor instead.
 func (*TypingRelay) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{25}
+	return file_presenced_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TypingRelay) GetConversationId() string {
@@ -1650,7 +1824,7 @@ type JoinConversation struct {
 
 func (x *JoinConversation) Reset() {
 	*x = JoinConversation{}
-	mi := &file_presenced_proto_msgTypes[26]
+	mi := &file_presenced_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1836,7 @@ func (x *JoinConversation) String() string {
 func (*JoinConversation) ProtoMessage() {}
 
 func (x *JoinConversation) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[26]
+	mi := &file_presenced_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1849,7 @@ func (x *JoinConversation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinConversation.ProtoReflect.Descriptor instead.
 func (*JoinConversation) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{26}
+	return file_presenced_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *JoinConversation) GetConn() *ConnRef {
@@ -1710,7 +1884,7 @@ type LeaveConversation struct {
 
 func (x *LeaveConversation) Reset() {
 	*x = LeaveConversation{}
-	mi := &file_presenced_proto_msgTypes[27]
+	mi := &file_presenced_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1722,7 +1896,7 @@ func (x *LeaveConversation) String() string {
 func (*LeaveConversation) ProtoMessage() {}
 
 func (x *LeaveConversation) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[27]
+	mi := &file_presenced_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1735,7 +1909,7 @@ func (x *LeaveConversation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveConversation.ProtoReflect.Descriptor instead.
 func (*LeaveConversation) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{27}
+	return file_presenced_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LeaveConversation) GetConn() *ConnRef {
@@ -1775,7 +1949,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_presenced_proto_msgTypes[28]
+	mi := &file_presenced_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1961,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presenced_proto_msgTypes[28]
+	mi := &file_presenced_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1974,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_presenced_proto_rawDescGZIP(), []int{28}
+	return file_presenced_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HistoryRequest) GetConn() *ConnRef {
@@ -1859,21 +2033,25 @@ const file_presenced_proto_rawDesc = "" +
 	"\x0fpresenced.proto\x12\fpresenced.v1\"1\n" +
 	"\aConnRef\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\tR\x06member\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\x04R\x02id\"\xa6\x01\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"\xc0\x01\n" +
 	"\x06Attach\x12)\n" +
 	"\x04conn\x18\x01 \x01(\v2\x15.presenced.v1.ConnRefR\x04conn\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x14\n" +
 	"\x05focus\x18\x04 \x03(\tR\x05focus\x12\x16\n" +
 	"\x06rejoin\x18\x05 \x01(\bR\x06rejoin\x12\x16\n" +
-	"\x06joined\x18\x06 \x03(\tR\x06joined\"v\n" +
+	"\x06joined\x18\x06 \x03(\tR\x06joined\x12\x18\n" +
+	"\agreeted\x18\a \x01(\bR\agreeted\"v\n" +
 	"\vAttachReply\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x01 \x01(\tR\terrorCode\x12(\n" +
 	"\x10user_pid_address\x18\x02 \x01(\tR\x0euserPidAddress\x12\x1e\n" +
-	"\vuser_pid_id\x18\x03 \x01(\tR\tuserPidId\"3\n" +
+	"\vuser_pid_id\x18\x03 \x01(\tR\tuserPidId\"S\n" +
 	"\x06Detach\x12)\n" +
-	"\x04conn\x18\x01 \x01(\v2\x15.presenced.v1.ConnRefR\x04conn\"P\n" +
+	"\x04conn\x18\x01 \x01(\v2\x15.presenced.v1.ConnRefR\x04conn\x12\x1e\n" +
+	"\n" +
+	"superseded\x18\x02 \x01(\bR\n" +
+	"superseded\"P\n" +
 	"\x05Touch\x12)\n" +
 	"\x04conn\x18\x01 \x01(\v2\x15.presenced.v1.ConnRefR\x04conn\x12\x1c\n" +
 	"\theartbeat\x18\x02 \x01(\bR\theartbeat\"Q\n" +
@@ -1884,7 +2062,7 @@ const file_presenced_proto_rawDesc = "" +
 	"\x04Blur\x12)\n" +
 	"\x04conn\x18\x01 \x01(\v2\x15.presenced.v1.ConnRefR\x04conn\x12\x1d\n" +
 	"\n" +
-	"partner_id\x18\x02 \x01(\tR\tpartnerId\"\xd1\x01\n" +
+	"partner_id\x18\x02 \x01(\tR\tpartnerId\"\x8a\x02\n" +
 	"\fUserPresence\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1c\n" +
@@ -1893,7 +2071,9 @@ const file_presenced_proto_rawDesc = "" +
 	"\x0elast_active_ms\x18\x05 \x01(\x03R\flastActiveMs\x12 \n" +
 	"\flast_seen_ms\x18\x06 \x01(\x03R\n" +
 	"lastSeenMs\x12\x18\n" +
-	"\aversion\x18\a \x01(\x04R\aversion\"I\n" +
+	"\aversion\x18\a \x01(\x04R\aversion\x12!\n" +
+	"\fconn_members\x18\b \x03(\tR\vconnMembers\x12\x14\n" +
+	"\x05owner\x18\t \x01(\tR\x05owner\"I\n" +
 	"\x0fPresenceChanged\x126\n" +
 	"\bpresence\x18\x01 \x01(\v2\x1a.presenced.v1.UserPresenceR\bpresence\"d\n" +
 	"\n" +
@@ -1916,7 +2096,13 @@ const file_presenced_proto_rawDesc = "" +
 	"\fconversation\x18\x01 \x01(\v2\x1a.presenced.v1.ConversationR\fconversation\"7\n" +
 	"\x04Push\x12\x19\n" +
 	"\bconn_ids\x18\x01 \x03(\x04R\aconnIds\x12\x14\n" +
-	"\x05frame\x18\x02 \x01(\fR\x05frame\"S\n" +
+	"\x05frame\x18\x02 \x01(\fR\x05frame\"%\n" +
+	"\bReattach\x12\x19\n" +
+	"\bconn_ids\x18\x01 \x03(\x04R\aconnIds\"\x12\n" +
+	"\x10ConnCountRequest\"J\n" +
+	"\x0eConnCountReply\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\tR\x06member\x12 \n" +
+	"\vconnections\x18\x02 \x01(\x03R\vconnections\"S\n" +
 	"\n" +
 	"CloseConns\x12\x19\n" +
 	"\bconn_ids\x18\x01 \x03(\x04R\aconnIds\x12\x12\n" +
@@ -2003,7 +2189,7 @@ func file_presenced_proto_rawDescGZIP() []byte {
 	return file_presenced_proto_rawDescData
 }
 
-var file_presenced_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_presenced_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_presenced_proto_goTypes = []any{
 	(*ConnRef)(nil),           // 0: presenced.v1.ConnRef
 	(*Attach)(nil),            // 1: presenced.v1.Attach
@@ -2021,19 +2207,22 @@ var file_presenced_proto_goTypes = []any{
 	(*Unsubscribe)(nil),       // 13: presenced.v1.Unsubscribe
 	(*ContactsAdded)(nil),     // 14: presenced.v1.ContactsAdded
 	(*Push)(nil),              // 15: presenced.v1.Push
-	(*CloseConns)(nil),        // 16: presenced.v1.CloseConns
-	(*Conversation)(nil),      // 17: presenced.v1.Conversation
-	(*ChatMessage)(nil),       // 18: presenced.v1.ChatMessage
-	(*SendMessage)(nil),       // 19: presenced.v1.SendMessage
-	(*Deliver)(nil),           // 20: presenced.v1.Deliver
-	(*DeliverReply)(nil),      // 21: presenced.v1.DeliverReply
-	(*MarkRead)(nil),          // 22: presenced.v1.MarkRead
-	(*ReadReceipt)(nil),       // 23: presenced.v1.ReadReceipt
-	(*Typing)(nil),            // 24: presenced.v1.Typing
-	(*TypingRelay)(nil),       // 25: presenced.v1.TypingRelay
-	(*JoinConversation)(nil),  // 26: presenced.v1.JoinConversation
-	(*LeaveConversation)(nil), // 27: presenced.v1.LeaveConversation
-	(*HistoryRequest)(nil),    // 28: presenced.v1.HistoryRequest
+	(*Reattach)(nil),          // 16: presenced.v1.Reattach
+	(*ConnCountRequest)(nil),  // 17: presenced.v1.ConnCountRequest
+	(*ConnCountReply)(nil),    // 18: presenced.v1.ConnCountReply
+	(*CloseConns)(nil),        // 19: presenced.v1.CloseConns
+	(*Conversation)(nil),      // 20: presenced.v1.Conversation
+	(*ChatMessage)(nil),       // 21: presenced.v1.ChatMessage
+	(*SendMessage)(nil),       // 22: presenced.v1.SendMessage
+	(*Deliver)(nil),           // 23: presenced.v1.Deliver
+	(*DeliverReply)(nil),      // 24: presenced.v1.DeliverReply
+	(*MarkRead)(nil),          // 25: presenced.v1.MarkRead
+	(*ReadReceipt)(nil),       // 26: presenced.v1.ReadReceipt
+	(*Typing)(nil),            // 27: presenced.v1.Typing
+	(*TypingRelay)(nil),       // 28: presenced.v1.TypingRelay
+	(*JoinConversation)(nil),  // 29: presenced.v1.JoinConversation
+	(*LeaveConversation)(nil), // 30: presenced.v1.LeaveConversation
+	(*HistoryRequest)(nil),    // 31: presenced.v1.HistoryRequest
 }
 var file_presenced_proto_depIdxs = []int32{
 	0,  // 0: presenced.v1.Attach.conn:type_name -> presenced.v1.ConnRef
@@ -2047,9 +2236,9 @@ var file_presenced_proto_depIdxs = []int32{
 	0,  // 8: presenced.v1.ViewerLeave.conn:type_name -> presenced.v1.ConnRef
 	0,  // 9: presenced.v1.Subscribe.conn:type_name -> presenced.v1.ConnRef
 	0,  // 10: presenced.v1.Unsubscribe.conn:type_name -> presenced.v1.ConnRef
-	17, // 11: presenced.v1.ContactsAdded.conversation:type_name -> presenced.v1.Conversation
+	20, // 11: presenced.v1.ContactsAdded.conversation:type_name -> presenced.v1.Conversation
 	0,  // 12: presenced.v1.SendMessage.conn:type_name -> presenced.v1.ConnRef
-	18, // 13: presenced.v1.Deliver.message:type_name -> presenced.v1.ChatMessage
+	21, // 13: presenced.v1.Deliver.message:type_name -> presenced.v1.ChatMessage
 	0,  // 14: presenced.v1.Deliver.origin:type_name -> presenced.v1.ConnRef
 	0,  // 15: presenced.v1.MarkRead.conn:type_name -> presenced.v1.ConnRef
 	0,  // 16: presenced.v1.Typing.conn:type_name -> presenced.v1.ConnRef
@@ -2074,7 +2263,7 @@ func file_presenced_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presenced_proto_rawDesc), len(file_presenced_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

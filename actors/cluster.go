@@ -1,0 +1,283 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/extensions"
+	"github.com/asynkron/protoactor-go/remote"
+
+	"github.com/presenced/presenced/messages"
+)
+
+// ClusterOptions make an Engine a member of a Proto.Actor cluster: users
+// become grains (virtual actors) placed across members, and presence and
+// messages flow between members. Every member must share the store.
+type ClusterOptions struct {
+	// Name: members with the same name form one cluster.
+	Name string
+	// Host and Port bind actor remoting; Port 0 picks a free port.
+	Host string
+	Port int
+	// AdvertisedAddress is host:port as other members reach this one,
+	// when it differs from Host:Port (NAT, containers).
+	AdvertisedAddress string
+	// Provider discovers members (automanaged, etcd, or the test provider).
+	Provider cluster.ClusterProvider
+	// CallTimeout bounds one call to a grain, each retry included (5s).
+	CallTimeout time.Duration
+	// LeaveDelay is how long a leaving member waits between leaving the
+	// membership and stopping its grains, so that the others no longer
+	// place users on it when its connections re-attach (1s; make it a
+	// couple of the provider's refresh periods).
+	LeaveDelay time.Duration
+}
+
+// userKind is the cluster kind of user grains (the service name of
+// messages/grains.proto).
+const userKind = "User"
+
+// clusterState is what a member knows of its cluster.
+type clusterState struct {
+	c        *cluster.Cluster
+	opts     ClusterOptions
+	members  atomic.Pointer[[]string] // member addresses, self included, sorted
+	ready    atomic.Bool
+	mu       sync.Mutex
+	joinedAt map[string]time.Time
+}
+
+// envExtension finds a member's env from inside a grain, whose factory
+// (generated code) knows nothing of the member it runs on.
+var envExtension = extensions.NextExtensionID()
+
+// ExtensionID makes env a Proto.Actor extension of its actor system.
+func (env *env) ExtensionID() extensions.ExtensionID { return envExtension }
+
+func envOf(system *actor.ActorSystem) *env { return system.Extensions.Get(envExtension).(*env) }
+
+func (env *env) clustered() bool { return env.cl != nil }
+
+// startCluster joins the cluster. It blocks about a second (Proto.Actor
+// waits for the first gossip round).
+func (env *env) startCluster(o ClusterOptions) (err error) {
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 5 * time.Second
+	}
+	if o.LeaveDelay <= 0 {
+		o.LeaveDelay = time.Second
+	}
+	env.cl = &clusterState{opts: o, joinedAt: make(map[string]time.Time)}
+	env.cl.members.Store(&[]string{})
+	env.system.Extensions.Register(env)
+	var ropts []remote.ConfigOption
+	if o.AdvertisedAddress != "" {
+		ropts = append(ropts, remote.WithAdvertisedHost(o.AdvertisedAddress))
+	}
+	kind := messages.NewUserKind(func() messages.User { return &userGrain{} }, 0,
+		actor.WithReceiverMiddleware(env.stopOnPanic))
+	cfg := cluster.Configure(o.Name, o.Provider, disthash.New(), remote.Configure(o.Host, o.Port, ropts...),
+		cluster.WithKinds(kind), cluster.WithRequestTimeout(o.CallTimeout))
+	env.cl.c = cluster.New(env.system, cfg)
+	env.system.EventStream.Subscribe(func(evt any) {
+		if t, ok := evt.(*cluster.ClusterTopology); ok {
+			env.topologyChanged(t)
+		}
+	})
+	defer func() {
+		if r := recover(); r != nil { // Proto.Actor panics when a provider fails
+			err = fmt.Errorf("joining cluster %s: %v", o.Name, r)
+		}
+	}()
+	env.cl.c.StartMember()
+	env.member = env.system.Address()
+	env.cl.ready.Store(true)
+	env.log.Info("joined cluster", "cluster", o.Name, "member", env.member)
+	return nil
+}
+
+// topologyChanged runs on the publisher's goroutine (Proto.Actor's event
+// stream): it only records and sends, never blocks.
+func (env *env) topologyChanged(t *cluster.ClusterTopology) {
+	addrs := make([]string, 0, len(t.Members))
+	for _, m := range t.Members {
+		addrs = append(addrs, m.Address())
+	}
+	sort.Strings(addrs)
+	env.cl.members.Store(&addrs)
+	now := time.Now()
+	env.cl.mu.Lock()
+	for _, m := range t.Joined {
+		env.cl.joinedAt[m.Address()] = now
+	}
+	for _, m := range t.Left {
+		delete(env.cl.joinedAt, m.Address())
+	}
+	env.cl.mu.Unlock()
+	for _, m := range t.Left {
+		left := &memberLeft{addr: m.Address()}
+		env.system.Root.Send(env.users, left)
+		env.system.Root.Send(env.registry, left)
+	}
+	for _, m := range t.Joined {
+		if m.Address() != env.system.Address() {
+			env.system.Root.Send(env.users, &memberJoined{addr: m.Address()})
+		}
+	}
+}
+
+// leave takes the member out of the cluster gracefully: first out of the
+// membership, so that the other members re-attach the connections of users
+// whose grains live here to new activations elsewhere (the grains here are
+// told to forget them, quietly); then the grains here stop, handing over
+// what is left.
+func (env *env) leave(ctx context.Context) {
+	env.cl.ready.Store(false)
+	if err := env.cl.opts.Provider.Shutdown(true); err != nil {
+		env.log.Warn("leaving the membership", "err", err)
+	}
+	select {
+	case <-time.After(env.cl.opts.LeaveDelay):
+	case <-ctx.Done():
+	}
+	env.cl.c.Shutdown(true)
+}
+
+// memberLeft and memberJoined are topology changes, told to the member's
+// router (which tells the local grains) and registry.
+type memberLeft struct{ addr string }
+
+type memberJoined struct{ addr string }
+
+// memberAddrs is every member's address (just this one, single node).
+func (env *env) memberAddrs() []string {
+	if env.cl == nil {
+		return []string{env.member}
+	}
+	return *env.cl.members.Load()
+}
+
+// registryAt is the registry of a member.
+func (env *env) registryAt(member string) *actor.PID {
+	if member == env.member {
+		return env.registry
+	}
+	return actor.NewPID(member, registryName)
+}
+
+// grainCall is how every call to a grain is made: explicit options on
+// every call (Proto.Actor's RequestFuture shares one global call config)
+// and a retry that actually waits (its default sleeps nanoseconds).
+func (env *env) grainCall() []cluster.GrainCallOption {
+	return []cluster.GrainCallOption{
+		cluster.WithTimeout(env.cl.opts.CallTimeout),
+		cluster.WithRetryCount(4),
+		cluster.WithRetryAction(func(i int) int {
+			time.Sleep(time.Duration(25<<i) * time.Millisecond)
+			return i + 1
+		}),
+	}
+}
+
+// attachGrain registers a connection with its user's grain, wherever it
+// lives, activating it if needed. Blocking: never call it on an actor.
+func (env *env) attachGrain(a *messages.Attach) (*messages.AttachReply, error) {
+	reply, err := messages.GetUserGrainClient(env.cl.c, a.UserId).Attach(a, env.grainCall()...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: attaching to the grain of %s: %v", messages.ErrUnavailable, a.UserId, err)
+	}
+	return reply, nil
+}
+
+// stopOnPanic is the grains' answer to a panic. Proto.Actor would restart
+// a grain without its cluster identity (the generated grain then fails on
+// every message), so a panicking grain is logged and stopped instead; its
+// connections re-attach and a fresh activation rebuilds from them.
+func (env *env) stopOnPanic(next actor.ReceiverFunc) actor.ReceiverFunc {
+	return func(c actor.ReceiverContext, envelope *actor.MessageEnvelope) {
+		defer func() {
+			if r := recover(); r != nil {
+				env.log.Error("user grain panicked; stopping it, its connections re-attach",
+					"actor", c.Self().GetId(), "message", fmt.Sprintf("%T", envelope.Message), "panic", r)
+				c.(actor.Context).Stop(c.Self())
+			}
+		}()
+		next(c, envelope)
+	}
+}
+
+// Member is one member of the cluster as GET /v1/cluster/members shows it.
+type Member struct {
+	Address     string    `json:"address"`
+	Self        bool      `json:"self"`
+	JoinedAt    time.Time `json:"joinedAt"`
+	Connections int64     `json:"connections"`
+}
+
+// Members lists the cluster's members with their connection counts (asked
+// of each member's registry); single node, just this one.
+func (e *Engine) Members(ctx context.Context) ([]Member, error) {
+	if !e.env.clustered() {
+		return []Member{{Address: e.env.member, Self: true, Connections: int64(e.Connections())}}, nil
+	}
+	var out []Member
+	for _, addr := range e.env.memberAddrs() {
+		m := Member{Address: addr, Self: addr == e.env.member}
+		e.env.cl.mu.Lock()
+		m.JoinedAt = e.env.cl.joinedAt[addr]
+		e.env.cl.mu.Unlock()
+		res, err := e.ask(ctx, e.env.registryAt(addr), &messages.ConnCountRequest{})
+		if err == nil {
+			m.Connections = res.(*messages.ConnCountReply).Connections
+		} else {
+			m.Connections = -1 // unreachable right now
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// userGrain adapts the user actor to the generated grain interface: the
+// same logic runs as a local actor (single node) or as a grain.
+type userGrain struct {
+	u   *userActor
+	env *env
+}
+
+var _ messages.User = (*userGrain)(nil)
+
+func (g *userGrain) Init(ctx cluster.GrainContext) {
+	g.env = envOf(ctx.ActorSystem())
+	g.u = newUserActor(g.env, ctx.Identity(), false)
+	// A fresh activation has nothing to show until a connection attaches.
+	g.u.offline = true
+	g.env.grains.add(ctx.Identity(), ctx.Self())
+}
+
+func (g *userGrain) Terminate(ctx cluster.GrainContext) { g.u.stopping(ctx) }
+
+func (g *userGrain) ReceiveDefault(ctx cluster.GrainContext) { g.u.Receive(ctx) }
+
+func (g *userGrain) Attach(req *messages.Attach, ctx cluster.GrainContext) (*messages.AttachReply, error) {
+	return g.u.attach(ctx, req), nil
+}
+
+// connMembers lists the members holding a user's connections.
+func connMembers(conns map[connKey]*userConn) []string {
+	var out []string
+	for k := range conns {
+		if !slices.Contains(out, k.member) {
+			out = append(out, k.member)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,437 @@
+//go:build !race
+
+// Proto.Actor's remoting and gossip race with themselves (and grpc's global
+// logger) when several members share one process, so these in-process
+// cluster tests are built without the race detector: `make test` runs them
+// in a second pass without it. The multi-process tests in cmd/presenced run
+// one member per process.
+
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/cluster"
+	testprovider "github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+
+	"github.com/presenced/presenced/internal/memstore"
+	"github.com/presenced/presenced/messages"
+)
+
+// These tests run several members in one process with Proto.Actor's test
+// membership provider, a shared store and the real clock: cluster traffic
+// is real remoting over loopback. They wait for frames (with a deadline),
+// never for time.
+
+const clusterWait = 15 * time.Second
+
+type testCluster struct {
+	t       *testing.T
+	name    string
+	agent   *testprovider.InMemAgent
+	store   *memstore.Store
+	members []*Engine
+}
+
+func newTestCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("cluster tests take seconds (-short)")
+	}
+	tc := &testCluster{t: t, name: fmt.Sprintf("test-%d", rand.Int64()), agent: testprovider.NewInMemAgent(), store: memstore.New()}
+	t.Cleanup(tc.shutdown)
+	for range n {
+		tc.add()
+	}
+	tc.waitMembers(n)
+	return tc
+}
+
+func (tc *testCluster) add() *Engine {
+	tc.t.Helper()
+	e, err := New(Options{
+		Logger: slog.New(slog.NewTextHandler(tLog{tc.t}, &slog.HandlerOptions{Level: slog.LevelDebug})).
+			With("m", len(tc.members)),
+		Store:             tc.store,
+		// Long enough that no test connection times out: these tests send
+		// no heartbeats unless they mean to.
+		HeartbeatInterval: 30 * time.Second,
+		HeartbeatTimeout:  time.Minute,
+		OfflineGrace:      300 * time.Millisecond,
+		CoalesceWindow:    20 * time.Millisecond,
+		Cluster: &ClusterOptions{
+			Name: tc.name, Host: "127.0.0.1", Port: 0,
+			Provider: testprovider.NewTestProvider(tc.agent,
+				testprovider.WithTestProviderRefreshTtl(200*time.Millisecond),
+				testprovider.WithTestProviderServiceTtl(time.Second)),
+			LeaveDelay: 300 * time.Millisecond,
+		},
+	})
+	if err != nil {
+		tc.t.Fatalf("starting member: %v", err)
+	}
+	tc.members = append(tc.members, e)
+	return e
+}
+
+// shutdown stops every member at once: leaving takes seconds each.
+func (tc *testCluster) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, e := range tc.members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = e.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+// tLog writes a member's log into the test's.
+type tLog struct{ t *testing.T }
+
+func (w tLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// waitMembers waits until every member sees n members.
+func (tc *testCluster) waitMembers(n int) {
+	tc.t.Helper()
+	deadline := time.Now().Add(clusterWait)
+	for _, e := range tc.members {
+		for len(e.env.memberAddrs()) != n {
+			if time.Now().After(deadline) {
+				tc.t.Fatalf("member %s sees %v, want %d members", e.env.member, e.env.memberAddrs(), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// liveProbe is a connection recording frames for tests that wait for them.
+// It remembers the latest status of every user its presence frames showed,
+// since one frame may carry several users.
+type liveProbe struct {
+	frames chan frame
+	closed chan int
+	sess   *Session
+	once   sync.Once
+	seen   map[string]string
+}
+
+func newLiveProbe() *liveProbe {
+	return &liveProbe{frames: make(chan frame, 4096), closed: make(chan int, 1), seen: make(map[string]string)}
+}
+
+func (p *liveProbe) Push(b []byte) bool {
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		panic(string(b))
+	}
+	select {
+	case p.frames <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *liveProbe) Close(code int, _ string) {
+	p.once.Do(func() {
+		p.closed <- code
+		if p.sess != nil {
+			p.sess.Close()
+		}
+	})
+}
+
+// read takes one frame (waiting until deadline), recording presence.
+func (p *liveProbe) read(t *testing.T, deadline <-chan time.Time) (frame, bool) {
+	t.Helper()
+	select {
+	case f := <-p.frames:
+		if f.Type == messages.TypePresenceUpdate || f.Type == messages.TypePresenceConnected {
+			var d struct{ Users []wirePresence }
+			mustDecode(t, f.Data, &d)
+			for _, u := range d.Users {
+				p.seen[u.UserID] = u.Status
+			}
+		}
+		return f, true
+	case <-deadline:
+		return frame{}, false
+	}
+}
+
+func (tc *testCluster) connect(e *Engine, user, role string) *liveProbe {
+	tc.t.Helper()
+	p := newLiveProbe()
+	s, err := e.Connect(context.Background(), user, role, p)
+	if err != nil {
+		tc.t.Fatalf("connecting %s: %v", user, err)
+	}
+	p.sess = s
+	if f := p.next(tc.t); f.Type != messages.TypePresenceConnected {
+		tc.t.Fatalf("%s's first frame %s", user, f.Type)
+	}
+	return p
+}
+
+func (p *liveProbe) next(t *testing.T) frame {
+	t.Helper()
+	f, ok := p.read(t, time.After(clusterWait))
+	if !ok {
+		t.Fatal("no frame in time")
+	}
+	return f
+}
+
+// status waits until the latest status this viewer was shown of user is want.
+func (p *liveProbe) status(t *testing.T, user, want string) {
+	t.Helper()
+	deadline := time.After(clusterWait)
+	for p.seen[user] != want {
+		if _, ok := p.read(t, deadline); !ok {
+			t.Fatalf("never saw %s %s (last: %q)", user, want, p.seen[user])
+		}
+	}
+}
+
+// until waits for a frame of a type.
+func (p *liveProbe) until(t *testing.T, typ string) frame {
+	t.Helper()
+	deadline := time.After(clusterWait)
+	for {
+		f, ok := p.read(t, deadline)
+		if !ok {
+			t.Fatalf("no %s in time", typ)
+		}
+		if f.Type == typ {
+			return f
+		}
+	}
+}
+
+// quiet asserts that the status shown of each user stays as it is for d:
+// for a negative there is no event to wait for.
+func (p *liveProbe) quiet(t *testing.T, d time.Duration, users ...string) {
+	t.Helper()
+	before := make(map[string]string)
+	for _, u := range users {
+		before[u] = p.seen[u]
+	}
+	deadline := time.After(d)
+	for {
+		if _, ok := p.read(t, deadline); !ok {
+			return
+		}
+		for _, u := range users {
+			if p.seen[u] != before[u] {
+				t.Fatalf("%s changed from %s to %s", u, before[u], p.seen[u])
+			}
+		}
+	}
+}
+
+func (tc *testCluster) memberAt(addr string) *Engine {
+	for _, e := range tc.members {
+		if e.env.member == addr {
+			return e
+		}
+	}
+	tc.t.Fatalf("no member at %s", addr)
+	return nil
+}
+
+func (tc *testCluster) conversation(a, b string) string {
+	conv, err := tc.members[0].CreateConversation(context.Background(), a, client, []string{a, b})
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	return conv.Id
+}
+
+func TestClusterPresenceAndMessagesAcrossMembers(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	a, b := tc.members[0], tc.members[1]
+	conv := tc.conversation("alice", "bob")
+	tc.conversation("alice", "carol")
+	bob := tc.connect(b, "bob", freelancer)
+	carol := tc.connect(a, "carol", client)
+	alice := tc.connect(a, "alice", client)
+	bob.status(t, "alice", "active")
+	carol.status(t, "alice", "active")
+
+	if err := alice.sess.Focus("bob"); err != nil {
+		t.Fatal(err)
+	}
+	bob.status(t, "alice", "online")
+	carol.quiet(t, 200*time.Millisecond, "alice")
+
+	// A message from member A to a focused recipient on member B.
+	if err := bob.sess.Focus("alice"); err != nil {
+		t.Fatal(err)
+	}
+	alice.status(t, "bob", "online")
+	alice.sess.Send("s1", conv, "across the cluster", "m1")
+	var sent struct {
+		Delivered bool
+		Message   wireMsg
+	}
+	mustDecode(t, alice.until(t, messages.TypeMessageSent).Data, &sent)
+	if !sent.Delivered || sent.Message.Seq != 1 {
+		t.Fatalf("message:sent %+v", sent)
+	}
+	var got struct{ Message wireMsg }
+	mustDecode(t, bob.until(t, messages.TypeNewMessage).Data, &got)
+	if got.Message.ID != sent.Message.ID {
+		t.Fatalf("bob got %+v", got.Message)
+	}
+	var read readData
+	mustDecode(t, alice.until(t, messages.TypeMessageRead).Data, &read)
+	if read.UserID != "bob" || read.UpToSeq != 1 {
+		t.Fatalf("receipt %+v", read)
+	}
+}
+
+func TestClusterOneUserOnTwoMembers(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	a, b := tc.members[0], tc.members[1]
+	tc.conversation("alice", "viewer")
+	viewer := tc.connect(a, "viewer", client)
+	tab1 := tc.connect(a, "alice", client)
+	viewer.status(t, "alice", "active")
+	tab2 := tc.connect(b, "alice", client)
+
+	tab1.sess.Close()
+	viewer.quiet(t, 800*time.Millisecond, "alice") // past the grace: tab2 still holds alice
+	tab2.sess.Close()
+	viewer.status(t, "alice", "offline")
+}
+
+// TestClusterGrainReactivation stops alice's grain (a panic, which a grain
+// answers by stopping): its connections re-attach to a new activation,
+// viewers see nothing, and focus changes keep working.
+func TestClusterGrainReactivation(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	a, b := tc.members[0], tc.members[1]
+	tc.conversation("alice", "bob")
+	bob := tc.connect(a, "bob", client)
+	alice := tc.connect(b, "alice", client)
+	bob.status(t, "alice", "active")
+	if err := alice.sess.Focus("bob"); err != nil {
+		t.Fatal(err)
+	}
+	bob.status(t, "alice", "online")
+
+	old := alice.sess.grain()
+	tc.memberAt(old.Address).root.Send(old, &crash{}) // crash is local: not a wire message
+	deadline := time.Now().Add(clusterWait)
+	for alice.sess.grain().Equal(old) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection never re-attached to a new activation")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	bob.quiet(t, 300*time.Millisecond, "alice")
+	alice.sess.Blur("bob")
+	bob.status(t, "alice", "active")
+}
+
+// TestClusterMemberLeavesGracefully shuts down the member hosting users'
+// grains while their connections live elsewhere: no flicker.
+func TestClusterMemberLeavesGracefully(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	a, b, leaving := tc.members[0], tc.members[1], tc.members[2]
+	users := []string{"u0", "u1", "u2", "u3", "u4", "u5"}
+	viewer := tc.connect(a, "admin", admin)
+	var probes []*liveProbe
+	hosted := 0
+	for i := 0; i < len(users) || hosted == 0; i++ {
+		if i >= len(users) {
+			users = append(users, fmt.Sprintf("u%d", i))
+		}
+		p := tc.connect(b, users[i], client)
+		probes = append(probes, p)
+		viewer.status(t, users[i], "active")
+		if p.sess.grain().Address == leaving.env.member {
+			hosted++
+		}
+		if i > 60 {
+			t.Fatal("no grain placed on the leaving member")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := leaving.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	viewer.quiet(t, 1500*time.Millisecond, users...)
+	for i, p := range probes {
+		if err := p.sess.Focus("admin"); err != nil {
+			t.Fatal(err)
+		}
+		viewer.status(t, users[i], "online")
+	}
+}
+
+// TestClusterMemberCrash kills a member without a word: its users, whose
+// connections died with it, go offline on the others (no ghosts), and
+// users connected elsewhere keep working.
+func TestClusterMemberCrash(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	a, doomed := tc.members[0], tc.members[2]
+	viewer := tc.connect(a, "admin", admin)
+	var lost []string
+	for i := range 6 {
+		u := fmt.Sprintf("lost%d", i)
+		lost = append(lost, u)
+		tc.connect(doomed, u, client)
+		viewer.status(t, u, "active")
+	}
+	survivor := tc.connect(tc.members[1], "survivor", client)
+	viewer.status(t, "survivor", "active")
+
+	crashMember(doomed, tc.agent)
+	start := time.Now()
+	for _, u := range lost {
+		viewer.status(t, u, "offline")
+	}
+	t.Logf("users of the crashed member offline after %v", time.Since(start))
+	if err := survivor.sess.Focus("admin"); err != nil {
+		t.Fatal(err)
+	}
+	viewer.status(t, "survivor", "online")
+}
+
+// crashMember stops a member's remoting abruptly and removes it from the
+// test provider's agent, which, unlike real providers, never expires a
+// dead member by itself.
+func crashMember(e *Engine, agent *testprovider.InMemAgent) {
+	c := e.env.cl.c
+	agent.DeregisterService(c.ActorSystem.ID)
+	c.Remote.Shutdown(false)
+}
+
+// TestClusterCallTimeoutsDoNotLeak checks the workaround for Proto.Actor's
+// shared call configuration: a call made with a tiny timeout must not make
+// later calls time out.
+func TestClusterCallTimeoutsDoNotLeak(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	e := tc.members[0]
+	_, _ = messages.GetUserGrainClient(e.env.cl.c, "anyone").Attach(&messages.Attach{
+		Conn: &messages.ConnRef{Member: e.env.member, Id: 999}, UserId: "anyone", Role: client,
+	}, cluster.WithTimeout(time.Nanosecond), cluster.WithRetryCount(1))
+	tc.connect(e, "alice", client)
+}
