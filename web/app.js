@@ -110,7 +110,12 @@ async function boot() {
     ? 'Development mode: pick any user id and role. Nothing is checked.'
     : 'Paste a token signed for this server.';
   $('login-submit').disabled = false;
-  const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+  let saved = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+  } catch {
+    sessionStorage.removeItem(SESSION_KEY);
+  }
   if (saved && (saved.token ? !dev : dev)) {
     start(saved);
     return;
@@ -185,6 +190,9 @@ function logout(message) {
   delete document.body.dataset.conn;
   $('whoami').hidden = true;
   $('chat').hidden = true;
+  $('messages').replaceChildren();
+  $('typing').textContent = '';
+  $('placeholder').hidden = false;
   document.body.classList.remove('chat-open');
   $('login-view').hidden = false;
   $('login-error').textContent = message || '';
