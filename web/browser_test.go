@@ -203,6 +203,19 @@ func TestDashboardInChromium(t *testing.T) {
 		`document.querySelector('#conv-list [data-user="bob"] .status').textContent === 'Last seen just now'`)
 	carol.wait("carol's counts drop bob", roleCounts(1, 0, 1))
 
+	// The admin starts a chat from the overview; signing out and in again
+	// starts clean; a reload keeps the session.
+	carol.click(`#online-list [data-user="alice"]`)
+	carol.wait("carol's chat with alice is open", `document.querySelector('#chat-title').textContent === 'alice'`)
+	carol.click("#logout")
+	carol.login("", "carol", "ADMIN")
+	carol.do("carol sees the empty state", chromedp.WaitVisible(chromedp.CSS("#placeholder")))
+	carol.wait("carol's counts are right again", roleCounts(1, 0, 1))
+	alice.do("alice reloads", chromedp.Reload())
+	alice.waitConnected()
+	alice.waitDot("bob", "offline")
+	alice.waitDot("dana", "offline")
+
 	for _, tb := range tabs {
 		tb.checkNoExceptions()
 	}
@@ -566,11 +579,16 @@ func (tb *tab) click(selector string) {
 	tb.do("click "+selector, chromedp.Click(chromedp.CSS(selector)))
 }
 
+// login signs in from the form; it opens url first unless url is "" (the
+// form is already there, after a logout).
 func (tb *tab) login(url, user, role string) {
 	tb.t.Helper()
+	if url != "" {
+		tb.do("open "+url, chromedp.Navigate(url))
+	}
 	tb.do("sign in as "+user,
-		chromedp.Navigate(url),
 		chromedp.WaitEnabled(chromedp.CSS("#login-submit")),
+		chromedp.Clear(chromedp.CSS("#login-user")),
 		chromedp.SendKeys(chromedp.CSS("#login-user"), user),
 		chromedp.SetValue(chromedp.CSS("#login-role"), role),
 		chromedp.Click(chromedp.CSS("#login-submit")),
