@@ -216,10 +216,10 @@ func (env *env) stopOnPanic(next actor.ReceiverFunc) actor.ReceiverFunc {
 
 // Member is one member of the cluster as GET /v1/cluster/members shows it.
 type Member struct {
-	Address     string    `json:"address"`
-	Self        bool      `json:"self"`
-	JoinedAt    time.Time `json:"joinedAt"`
-	Connections int64     `json:"connections"`
+	Address     string
+	Self        bool
+	JoinedAt    time.Time // zero when unknown (single node)
+	Connections int64     // -1 when the member did not answer
 }
 
 // Members lists the cluster's members with their connection counts (asked

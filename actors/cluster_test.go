@@ -13,8 +13,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,7 +60,7 @@ func (tc *testCluster) add() *Engine {
 	e, err := New(Options{
 		Logger: slog.New(slog.NewTextHandler(tLog{tc.t}, &slog.HandlerOptions{Level: slog.LevelDebug})).
 			With("m", len(tc.members)),
-		Store:             tc.store,
+		Store: tc.store,
 		// Long enough that no test connection times out: these tests send
 		// no heartbeats unless they mean to.
 		HeartbeatInterval: 30 * time.Second,

@@ -641,3 +641,16 @@ func TestInfoTellsClientsHowToConnect(t *testing.T) {
 		t.Fatalf("info %d %v", status, out)
 	}
 }
+
+func TestClusterMembersIsForAdmins(t *testing.T) {
+	s := start(t)
+	s.dial("alice", "CLIENT")
+	if status, out := s.api("GET", "/v1/cluster/members", "user=alice&role=CLIENT", ""); status != 403 || errorCode(out) != "forbidden" {
+		t.Fatalf("non-admin: %d %v", status, out)
+	}
+	status, out := s.api("GET", "/v1/cluster/members", "user=root&role=ADMIN", "")
+	members, _ := out["members"].([]any)
+	if status != 200 || len(members) != 1 || members[0].(map[string]any)["connections"].(float64) != 1 {
+		t.Fatalf("single node: %d %v", status, out)
+	}
+}

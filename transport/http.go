@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -29,6 +30,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /v1/conversations", s.authed(s.listConversations))
 	mux.HandleFunc("GET /v1/conversations/{id}/messages", s.authed(s.getHistory))
 	mux.HandleFunc("GET /v1/presence/{userId}", s.authed(s.getPresence))
+	mux.HandleFunc("GET /v1/cluster/members", s.authed(s.listMembers))
 	mux.HandleFunc("GET /v1/info", s.serveInfo)
 	if s.opts.UI != nil {
 		mux.Handle("GET /{$}", s.opts.UI)
@@ -169,6 +171,31 @@ func (s *Server) getPresence(w http.ResponseWriter, r *http.Request, id Identity
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// listMembers shows the cluster to an ADMIN: every member with its address,
+// age and connection count (-1 when it did not answer in time).
+func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, id Identity) {
+	if id.Role != messages.RoleAdmin {
+		s.fail(w, messages.Errorf(messages.CodeForbidden, "only an ADMIN may list the cluster's members"))
+		return
+	}
+	members, err := s.engine.Members(r.Context())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, len(members))
+	now := time.Now()
+	for i, m := range members {
+		entry := map[string]any{"address": m.Address, "self": m.Self, "connections": m.Connections}
+		if !m.JoinedAt.IsZero() {
+			entry["joinedAt"] = m.JoinedAt.UnixMilli()
+			entry["ageSeconds"] = int64(now.Sub(m.JoinedAt).Seconds())
+		}
+		out[i] = entry
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": out})
 }
 
 // decodeBody reads a JSON object body of at most maxBodyBytes.

@@ -26,9 +26,6 @@ import (
 // started, when set, is told the listening address (tests listen on :0).
 func run(ctx context.Context, cfg *config.Config, logOut io.Writer, started func(addr string)) error {
 	log := newLogger(cfg.Log, logOut)
-	if cfg.Cluster.Enabled {
-		return &config.Error{Key: "cluster.enabled", Problem: "cluster mode is not available in this build yet"}
-	}
 	authOpts, err := authOptions(cfg.Auth)
 	if err != nil {
 		return err
@@ -45,7 +42,11 @@ func run(ctx context.Context, cfg *config.Config, logOut io.Writer, started func
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	engine, err := actors.New(engineOptions(cfg, store, log, reg))
+	eopts := engineOptions(cfg, store, log, reg)
+	if eopts.Cluster, err = clusterOptions(cfg.Cluster); err != nil {
+		return err
+	}
+	engine, err := actors.New(eopts)
 	if err != nil {
 		return fmt.Errorf("starting actors: %w", err)
 	}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/presenced/presenced/internal/pgtest"
+	"github.com/presenced/presenced/internal/wstest"
+)
+
+// ghostBound is the promise: a user whose member died is shown offline
+// within this, with the default heartbeat, grace and automanaged provider.
+const ghostBound = 10 * time.Second
+
+// startCluster starts n presenced processes forming one cluster on
+// loopback with the automanaged provider, all on one Postgres schema.
+func startCluster(t *testing.T, n int) []*proc {
+	t.Helper()
+	url := pgtest.URL(t)
+	ports := make([]int, n)
+	seeds := make([]string, n)
+	for i := range ports {
+		ports[i] = freePort(t)
+		seeds[i] = "127.0.0.1:" + strconv.Itoa(ports[i])
+	}
+	var procs []*proc
+	for i := range n {
+		procs = append(procs, startProc(t,
+			"--set", "store.driver=postgres", "--set", "store.postgres.url="+url,
+			"--set", "cluster.enabled=true", "--set", "cluster.provider=automanaged",
+			"--set", "cluster.host=127.0.0.1", "--set", "cluster.automanaged_port="+strconv.Itoa(ports[i]),
+			"--set", "cluster.seeds="+strings.Join(seeds, ",")))
+	}
+	for _, p := range procs {
+		p.waitMembers(t, n)
+	}
+	return procs
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitMembers waits until the member lists n members, as an ADMIN sees.
+func (p *proc) waitMembers(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(p.url("/v1/cluster/members?user=ops&role=ADMIN"))
+		if err == nil {
+			var out struct{ Members []map[string]any }
+			_ = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if len(out.Members) == n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member %s never saw %d members:\n%s", p.addr, n, p.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *proc) dial(t *testing.T, user, role string) *wstest.Client {
+	t.Helper()
+	c := wstest.Dial(t, "ws://"+p.addr+"/ws?user="+user+"&role="+role, nil)
+	c.Expect("presence:connected")
+	return c
+}
+
+// watcher follows the presence a viewer is shown, per user.
+type watcher struct {
+	c    *wstest.Client
+	mu   sync.Mutex
+	seen map[string]string
+	at   map[string]time.Time
+}
+
+func watch(c *wstest.Client) *watcher { return &watcher{c: c, seen: map[string]string{}, at: map[string]time.Time{}} }
+
+// until waits until user's shown status is want, and returns when it first was.
+func (w *watcher) until(t *testing.T, user, want string, within time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for w.seen[user] != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still %q after %v, want %s", user, w.seen[user], within, want)
+		}
+		f := w.c.Next()
+		if f.Type != "presence:update" && f.Type != "presence:connected" {
+			continue
+		}
+		var d struct {
+			Users []struct{ UserID, Status string }
+		}
+		f.Decode(t, &d)
+		for _, u := range d.Users {
+			w.seen[u.UserID] = u.Status
+			w.at[u.UserID] = time.Now()
+		}
+	}
+	return w.at[user]
+}
+
+// TestClusterOfThreeProcessesSurvivesKill9 runs three members, users on
+// each, a stream of messages from a user on the member that is then
+// killed with SIGKILL: the users it held turn offline on the others within
+// the bound (no ghosts), the others keep working, its users reconnect
+// elsewhere, and every acknowledged message is in history.
+func TestClusterOfThreeProcessesSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes (-short)")
+	}
+	m := startCluster(t, 3)
+	live, doomed := m[:2], m[2]
+	viewer := watch(live[0].dial(t, "ops", "ADMIN"))
+	survivor := live[1].dial(t, "survivor", "CLIENT")
+	viewer.until(t, "survivor", "active", wstest.Wait)
+	var lost []string
+	for i := range 5 {
+		u := fmt.Sprintf("lost%d", i)
+		lost = append(lost, u)
+		c := doomed.dial(t, u, "CLIENT")
+		c.Send("chat:focus", "", map[string]any{"partnerId": "ops"})
+	}
+	for _, u := range lost {
+		viewer.until(t, u, "online", wstest.Wait)
+	}
+
+	conv := live[0].post(t, "/v1/conversations", "user=sender&role=CLIENT", `{"memberIds":["sender","reader"]}`)["conversationId"].(string)
+	reader := live[0].dial(t, "reader", "CLIENT")
+	acked := streamThenKill(t, doomed, conv, 300, 80)
+
+	killed := time.Now()
+	for _, u := range lost {
+		at := viewer.until(t, u, "offline", ghostBound)
+		if d := at.Sub(killed); d > ghostBound {
+			t.Fatalf("%s offline %v after the kill", u, d)
+		}
+	}
+	t.Logf("users of the killed member offline within %v", time.Since(killed))
+
+	// The rest of the cluster works on: presence, reconnection, messages.
+	survivor.Send("chat:focus", "", map[string]any{"partnerId": "ops"})
+	viewer.until(t, "survivor", "online", wstest.Wait)
+	back := live[1].dial(t, "lost0", "CLIENT")
+	viewer.until(t, "lost0", "active", wstest.Wait)
+	sender := live[1].dial(t, "sender", "CLIENT")
+	sender.Send("send_message", "after", map[string]any{"conversationId": conv, "content": "after the kill", "clientMsgId": "after"})
+	sender.Until("message:sent")
+	reader.Until("new_message")
+	_ = back
+
+	stored := history(t, live[0], conv, "reader")
+	for id, seq := range acked {
+		if got, ok := stored[id]; !ok || got != seq {
+			t.Fatalf("acknowledged message %s (seq %d) is %v in history after kill -9", id, seq, got)
+		}
+	}
+	t.Logf("%d acknowledged before the kill, all in history (%d stored)", len(acked), len(stored))
+}
+
+// streamThenKill sends n messages from "sender" connected to p and kills p
+// with SIGKILL after killAfter acks; it returns clientMsgId → seq of the
+// acknowledged ones.
+func streamThenKill(t *testing.T, p *proc, conv string, n, killAfter int) map[string]int64 {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+p.addr+"/ws?user=sender&role=CLIENT", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	acked := make(map[string]int64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f struct {
+				Type string
+				Data struct {
+					Message struct {
+						ClientMsgID string
+						Seq         int64
+					}
+				}
+			}
+			if json.Unmarshal(b, &f) == nil && f.Type == "message:sent" {
+				acked[f.Data.Message.ClientMsgID] = f.Data.Message.Seq
+				if len(acked) == killAfter {
+					_ = p.cmd.Process.Signal(syscall.SIGKILL)
+				}
+			}
+		}
+	}()
+	for i := range n {
+		frame := fmt.Sprintf(`{"type":"send_message","data":{"conversationId":%q,"content":"c%d","clientMsgId":"k%d"}}`, conv, i, i)
+		if ws.WriteMessage(websocket.TextMessage, []byte(frame)) != nil {
+			break
+		}
+		if i%10 == 9 {
+			time.Sleep(2 * time.Millisecond) // pace the stream so the kill lands mid-way
+		}
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the member was not killed (%d acks):\n%s", len(acked), p.log())
+	}
+	<-done
+	return acked
+}
