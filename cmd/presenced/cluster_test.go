@@ -103,8 +103,8 @@ func (w *watcher) until(t *testing.T, user, want string, within time.Duration) t
 		if time.Now().After(deadline) {
 			t.Fatalf("%s still %q after %v, want %s", user, w.seen[user], within, want)
 		}
-		f := w.c.Next()
-		if f.Type != "presence:update" && f.Type != "presence:connected" {
+		f, ok := w.c.NextWithin(time.Until(deadline))
+		if !ok || f.Type != "presence:update" && f.Type != "presence:connected" {
 			continue
 		}
 		var d struct {

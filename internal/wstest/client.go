@@ -235,3 +235,13 @@ func (c *Client) ExpectErrorSkipping(code, ref string) {
 		c.t.Fatalf("got error %s, want code %s ref %q", f.Raw, code, ref)
 	}
 }
+
+// NextWithin returns the next frame if one arrives within d.
+func (c *Client) NextWithin(d time.Duration) (Frame, bool) {
+	select {
+	case f := <-c.frames:
+		return f, true
+	case <-time.After(d):
+		return Frame{}, false
+	}
+}
