@@ -58,7 +58,7 @@ type proc struct {
 var listeningRE = regexp.MustCompile(`msg="presenced listening" addr=(\S+)`)
 
 // startProc starts presenced with flags and waits until it listens.
-func startProc(t *testing.T, flags ...string) *proc {
+func startProc(t testing.TB, flags ...string) *proc {
 	t.Helper()
 	// The load tests stream faster than a browser may.
 	args := append([]string{"--listen", "127.0.0.1:0", "--set", "auth.mode=dev",
@@ -111,7 +111,7 @@ func (p *proc) log() string {
 
 func (p *proc) url(path string) string { return "http://" + p.addr + path }
 
-func (p *proc) post(t *testing.T, path, query, body string) map[string]any {
+func (p *proc) post(t testing.TB, path, query, body string) map[string]any {
 	t.Helper()
 	resp, err := http.Post(p.url(path)+"?"+query, "application/json", strings.NewReader(body))
 	if err != nil {
@@ -120,7 +120,7 @@ func (p *proc) post(t *testing.T, path, query, body string) map[string]any {
 	return decodeResp(t, resp)
 }
 
-func (p *proc) get(t *testing.T, path, query string) map[string]any {
+func (p *proc) get(t testing.TB, path, query string) map[string]any {
 	t.Helper()
 	resp, err := http.Get(p.url(path) + "?" + query)
 	if err != nil {
@@ -129,7 +129,7 @@ func (p *proc) get(t *testing.T, path, query string) map[string]any {
 	return decodeResp(t, resp)
 }
 
-func decodeResp(t *testing.T, resp *http.Response) map[string]any {
+func decodeResp(t testing.TB, resp *http.Response) map[string]any {
 	t.Helper()
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -230,7 +230,7 @@ func sendUntilKilled(t *testing.T, p *proc, conv string, n, killAfter int) map[s
 
 // history pages through a conversation and returns clientMsgId → seq,
 // failing on a gap or a duplicate.
-func history(t *testing.T, p *proc, conv, user string) map[string]int64 {
+func history(t testing.TB, p *proc, conv, user string) map[string]int64 {
 	t.Helper()
 	out := make(map[string]int64)
 	var next int64 = 1

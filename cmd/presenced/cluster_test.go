@@ -24,7 +24,7 @@ const ghostBound = 10 * time.Second
 
 // startCluster starts n presenced processes forming one cluster on
 // loopback with the automanaged provider, all on one Postgres schema.
-func startCluster(t *testing.T, n int) []*proc {
+func startCluster(t testing.TB, n int) []*proc {
 	t.Helper()
 	url := pgtest.URL(t)
 	ports := make([]int, n)
@@ -47,7 +47,7 @@ func startCluster(t *testing.T, n int) []*proc {
 	return procs
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,7 +58,7 @@ func freePort(t *testing.T) int {
 }
 
 // waitMembers waits until the member lists n members, as an ADMIN sees.
-func (p *proc) waitMembers(t *testing.T, n int) {
+func (p *proc) waitMembers(t testing.TB, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -78,7 +78,7 @@ func (p *proc) waitMembers(t *testing.T, n int) {
 	}
 }
 
-func (p *proc) dial(t *testing.T, user, role string) *wstest.Client {
+func (p *proc) dial(t testing.TB, user, role string) *wstest.Client {
 	t.Helper()
 	c := wstest.Dial(t, "ws://"+p.addr+"/ws?user="+user+"&role="+role, nil)
 	c.Expect("presence:connected")

@@ -14,7 +14,7 @@ import (
 
 // startEtcd runs a one-node etcd from Debian's etcd-server package on
 // loopback for the test, and returns its client endpoint.
-func startEtcd(t *testing.T) string {
+func startEtcd(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
