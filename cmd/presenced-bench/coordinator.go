@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -49,30 +51,39 @@ func runOnce(ctx context.Context, c *Config, exe string, stderr io.Writer) (*Res
 	events := make(chan event, 4096)
 	quit := make(chan struct{})
 	co.start = time.Now()
+	tool0 := toolCPUSeconds()
 	hs, err := startWorkers(ctx, c, co.procs, exe, events, quit)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		close(quit)
-		for _, h := range hs {
-			h.stop(10 * time.Second)
-		}
-	}()
+	var once sync.Once
+	stopAll := func() {
+		once.Do(func() {
+			close(quit)
+			for _, h := range hs {
+				h.stop(10 * time.Second)
+			}
+		})
+	}
+	defer stopAll()
 	parts, err := co.loop(ctx, hs, events)
 	if err != nil {
 		return nil, err
 	}
 	r.ElapsedS = round3(time.Since(co.start).Seconds())
 	co.sampleAfter(ctx, cpu0)
+	stopAll() // worker processes count in the tool's CPU time once they exited
+	r.Values["toolCpuSeconds"] = round3(toolCPUSeconds() - tool0)
 	merged := mergePartials(parts)
 	r.Counts = merged.Counts
 	sc.finish(co, merged, r)
 	if co.server != nil {
 		r.Server = co.server
-		r.row("server memory", "%s before, %s after (peak %s), %.1f CPU-seconds",
-			fmtBytes(float64(co.server.RSSBefore)), fmtBytes(float64(co.server.RSSAfter)),
-			fmtBytes(float64(co.server.RSSPeak)), co.server.CPUSeconds)
+		r.row("server memory", "%s before, %s after (peak %s)",
+			fmtBytes(float64(co.server.RSSBefore)), fmtBytes(float64(co.server.RSSAfter)), fmtBytes(float64(co.server.RSSPeak)))
+		r.row("CPU-seconds", "server %.1f, this tool %.1f, in %.1fs", co.server.CPUSeconds, r.Values["toolCpuSeconds"], r.ElapsedS)
+	} else {
+		r.row("CPU-seconds", "this tool %.1f, in %.1fs", r.Values["toolCpuSeconds"], r.ElapsedS)
 	}
 	r.OK = len(r.Failures) == 0
 	return r, nil
@@ -239,4 +250,18 @@ func (co *coordinator) perConn(rss, open int64) float64 {
 		return 0
 	}
 	return float64(int64(float64(rss-co.server.RSSBefore) / float64(open)))
+}
+
+// toolCPUSeconds is the user+system CPU time of this process and of its
+// children that have exited (worker processes), so far.
+func toolCPUSeconds() float64 {
+	sec := func(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
+	total := 0.0
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			total += sec(ru.Utime) + sec(ru.Stime)
+		}
+	}
+	return total
 }
