@@ -206,8 +206,10 @@ func (c *conn) beat() {
 	if c.closing.Load() {
 		return
 	}
-	if err := c.write([]byte(`{"type":"heartbeat"}`)); err == nil {
-		c.cnt.add(cHeartbeats, 1)
+	// Counted before the write, so that its ack is never counted first.
+	c.cnt.add(cHeartbeats, 1)
+	if err := c.write([]byte(`{"type":"heartbeat"}`)); err != nil {
+		c.cnt.add(cHeartbeats, -1)
 	}
 	c.hbMu.Lock()
 	if c.hb != nil && !c.closing.Load() {
