@@ -100,7 +100,7 @@ func parseFlags(args []string, out io.Writer) (*Config, error) {
 	c := &Config{}
 	fs := flag.NewFlagSet("presenced-bench", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&c.Scenario, "scenario", "", "`name`: "+strings.Join(scenarioNames, ", ")+" (required)")
+	fs.StringVar(&c.Scenario, "scenario", "", "the workload `name`: "+strings.Join(scenarioNames, ", ")+" (required)")
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "server base `URL`; WebSockets go to its /ws")
 	fs.IntVar(&c.Conns, "conns", 1000, "connections (idle, storm) or viewers (presence)")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "how long idle holds its connections and messages sends")
