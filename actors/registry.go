@@ -493,10 +493,16 @@ func (r *registry) subscribed(m *usersLoaded) {
 	if m.err != nil {
 		r.env.log.Warn("loading subscribed users failed", "err", m.err)
 	}
-	for id, rec := range m.users {
-		if r.users[id] == nil {
-			// Known offline users: version 0 yields to any live state.
-			r.users[id] = &entry{p: &messages.UserPresence{UserId: id, Role: rec.Role, LastSeenMs: unixMs(rec.LastSeen)}}
+	if m.err == nil {
+		// Offline users, known to the store or never seen, are remembered
+		// (version 0 yields to any live state), so that subscribing to them
+		// again costs no store query: a client could otherwise make the
+		// store look up a thousand users fifty times a second.
+		for _, id := range m.sub.UserIds {
+			if r.users[id] == nil {
+				rec := m.users[id]
+				r.users[id] = &entry{p: &messages.UserPresence{UserId: id, Role: rec.Role, LastSeenMs: unixMs(rec.LastSeen)}}
+			}
 		}
 	}
 	if vc.subs == nil {

@@ -106,7 +106,7 @@ func (u *userActor) Receive(c actor.Context) {
 		u.update(c)
 	case *stopIfIdle:
 		stop := u.offline && len(u.conns) == 0
-		c.Respond(&stopAck{user: u.id, stopped: stop})
+		c.Respond(&stopAck{user: u.id, pid: c.Self(), stopped: stop})
 		if stop {
 			c.Stop(c.Self())
 		}

@@ -22,6 +22,7 @@ type stopIfIdle struct{}
 
 type stopAck struct {
 	user    string
+	pid     *actor.PID
 	stopped bool
 }
 
@@ -65,7 +66,7 @@ func (a *usersActor) Receive(c actor.Context) {
 	case *stopAck:
 		a.stopped(c, m)
 	case *actor.Terminated:
-		a.terminated(m)
+		a.terminated(c, m)
 	}
 }
 
@@ -102,16 +103,22 @@ func (a *usersActor) spawn(c actor.Context, user string) *child {
 
 func (a *usersActor) stopped(c actor.Context, m *stopAck) {
 	ch := a.children[m.user]
-	if ch == nil {
-		return
+	if ch == nil || !ch.pid.Equal(m.pid) {
+		return // Terminated came first and already settled it
 	}
-	held := ch.held
-	ch.held, ch.stopping = nil, false
 	if m.stopped {
 		a.forget(m.user, ch.pid)
 	}
+	a.release(c, m.user, ch)
+}
+
+// release ends a stop handshake: what was held for the user goes to its
+// actor, or to a new one when the old one stopped.
+func (a *usersActor) release(c actor.Context, user string, ch *child) {
+	held := ch.held
+	ch.held, ch.stopping = nil, false
 	for _, h := range held {
-		a.redeliver(c, m.user, h)
+		a.redeliver(c, user, h)
 	}
 }
 
@@ -134,22 +141,28 @@ func (a *usersActor) forget(user string, pid *actor.PID) {
 	a.env.metrics.usersOnline.Dec()
 }
 
-// terminated handles a user actor that died without the handshake: it
-// failed more often than supervision allows. Its connections would be
-// orphans, so they are closed; their clients reconnect to a fresh actor.
-func (a *usersActor) terminated(m *actor.Terminated) {
+// terminated handles a user actor that stopped. During the stop handshake
+// that is the expected end (Terminated, a system message, may overtake the
+// stopAck). Otherwise it died without the handshake: it failed more often
+// than supervision allows, and its connections would be orphans, so they
+// are closed; their clients reconnect to a fresh actor.
+func (a *usersActor) terminated(c actor.Context, m *actor.Terminated) {
 	user, ok := a.byPID[m.Who.Id]
 	if !ok {
 		return
 	}
 	ch := a.children[user]
 	a.forget(user, m.Who)
+	if ch.stopping {
+		a.release(c, user, ch)
+		return
+	}
 	a.env.log.Error("user actor stopped after repeated failures; closing its connections", "user_id", user)
 	for _, s := range a.env.conns.ofUser(user) {
 		s.conn.Close(CloseInternalError, "internal error, reconnect")
 	}
 	for _, h := range ch.held {
-		answerAbsentTo(a.env.system.Root, h.sender, user, h.msg)
+		answerAbsentTo(c, h.sender, user, h.msg)
 	}
 }
 
