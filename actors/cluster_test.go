@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
 	testprovider "github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 
@@ -336,7 +337,10 @@ func TestClusterGrainReactivation(t *testing.T) {
 	bob.status(t, "alice", "online")
 
 	old := alice.sess.grain()
-	tc.memberAt(old.Address).root.Send(old, &crash{}) // crash is local: not a wire message
+	// crash is not a wire message: send it from the grain's own member, on
+	// a fresh PID (a PID caches the process that resolved it, and this one
+	// was resolved by the session's member, as a remote one).
+	tc.memberAt(old.Address).root.Send(actor.NewPID(old.Address, old.Id), &crash{})
 	deadline := time.Now().Add(clusterWait)
 	for alice.sess.grain().Equal(old) {
 		if time.Now().After(deadline) {
