@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,6 +17,15 @@ import (
 // closeWait is how long a closing connection waits for the client's
 // closing handshake before the socket is dropped.
 const closeWait = 2 * time.Second
+
+// stallAfter is how long a writer may make no progress, its queue full,
+// before the connection counts as too slow. A full queue alone is not
+// enough: a burst (a group commit acknowledging many sends at once) can
+// outrun a writer that is merely waiting to be scheduled.
+const stallAfter = 250 * time.Millisecond
+
+// burstFactor bounds the queue however well the writer progresses.
+const burstFactor = 4
 
 // conn is one WebSocket connection. Its reader goroutine owns its lifecycle:
 // it starts the writer, and on its way out ends the session and the socket.
@@ -35,6 +45,7 @@ type conn struct {
 	closed      bool // the socket is gone
 	ready       chan struct{}
 	readyClosed bool
+	progress    atomic.Int64 // unix ns of the writer's last completed write, or its start
 
 	stopPing func() bool
 
@@ -61,7 +72,7 @@ func (c *conn) Push(frame []byte) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.queue) >= c.srv.opts.SendQueue {
+	if c.tooSlowLocked() {
 		c.mu.Unlock()
 		c.srv.metrics.slowClosed.Inc()
 		c.Close(actors.ClosePolicy, "send queue full: reading too slowly")
@@ -75,6 +86,21 @@ func (c *conn) Push(frame []byte) bool {
 	c.startWriterLocked()
 	c.mu.Unlock()
 	return true
+}
+
+// tooSlowLocked: the queue is full and the writer has been stuck for
+// stallAfter (the socket does not drain: the client does not read), or the
+// queue is burstFactor times over however the writer goes.
+func (c *conn) tooSlowLocked() bool {
+	n, limit := len(c.queue), c.srv.opts.SendQueue
+	switch {
+	case n < limit:
+		return false
+	case n >= burstFactor*limit:
+		return true
+	default:
+		return c.writing && time.Since(time.Unix(0, c.progress.Load())) > stallAfter
+	}
 }
 
 // Close implements actors.Conn: send a close frame after what is queued
@@ -104,6 +130,7 @@ func (c *conn) startWriterLocked() {
 		return
 	}
 	c.writing = true
+	c.progress.Store(time.Now().UnixNano())
 	c.srv.goroutines.Add(1)
 	go c.writeLoop()
 }
@@ -151,6 +178,7 @@ func (c *conn) write(ws *websocket.Conn, frame []byte) error {
 	if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
 		return err
 	}
+	c.progress.Store(time.Now().UnixNano())
 	c.srv.metrics.countOut(frame)
 	return nil
 }

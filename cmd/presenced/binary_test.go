@@ -185,6 +185,7 @@ func sendUntilKilled(t *testing.T, p *proc, conv string, n, killAfter int) map[s
 	}
 	defer ws.Close()
 	acked := make(map[string]int64)
+	var mu sync.Mutex // acked is also read for the failure message
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -203,10 +204,14 @@ func sendUntilKilled(t *testing.T, p *proc, conv string, n, killAfter int) map[s
 				}
 			}
 			if json.Unmarshal(b, &f) == nil && f.Type == "message:sent" {
+				mu.Lock()
 				acked[f.Data.Message.ClientMsgID] = f.Data.Message.Seq
 				if len(acked) == killAfter {
 					_ = p.cmd.Process.Signal(syscall.SIGKILL)
 				}
+				mu.Unlock()
+			} else if f.Type == "error" {
+				t.Logf("server answered %s", b)
 			}
 		}
 	}()
@@ -222,7 +227,15 @@ func sendUntilKilled(t *testing.T, p *proc, conv string, n, killAfter int) map[s
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the server was not killed: %d acks; log:\n%s", len(acked), p.log())
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+		t.Fatalf("the server was not killed: %d acks; log:\n%s", n, p.log())
 	}
 	<-readDone
 	return acked
