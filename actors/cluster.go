@@ -83,7 +83,7 @@ func (env *env) startCluster(o ClusterOptions) (err error) {
 		ropts = append(ropts, remote.WithAdvertisedHost(o.AdvertisedAddress))
 	}
 	kind := messages.NewUserKind(func() messages.User { return &userGrain{} }, 0,
-		actor.WithReceiverMiddleware(env.stopOnPanic))
+		actor.WithReceiverMiddleware(env.stopOnPanic), actor.WithMailbox(actor.UnboundedLockfree()))
 	cfg := cluster.Configure(o.Name, o.Provider, disthash.New(), remote.Configure(o.Host, o.Port, ropts...),
 		cluster.WithKinds(kind), cluster.WithRequestTimeout(o.CallTimeout))
 	env.cl.c = cluster.New(env.system, cfg)
@@ -256,7 +256,7 @@ var _ messages.User = (*userGrain)(nil)
 
 func (g *userGrain) Init(ctx cluster.GrainContext) {
 	g.env = envOf(ctx.ActorSystem())
-	g.u = newUserActor(g.env, ctx.Identity(), false)
+	g.u = newUserActor(g.env, ctx.Identity())
 	// A fresh activation has nothing to show until a connection attaches.
 	g.u.offline = true
 	g.env.grains.add(ctx.Identity(), ctx.Self())
@@ -271,11 +271,17 @@ func (g *userGrain) Attach(req *messages.Attach, ctx cluster.GrainContext) (*mes
 }
 
 // connMembers lists the members holding a user's connections.
-func connMembers(conns map[connKey]*userConn) []string {
+func connMembers(env *env, conns userConns) []string {
+	if len(conns) == 0 {
+		return nil
+	}
+	if !env.clustered() {
+		return env.self // shared and never modified: one member, this one
+	}
 	var out []string
-	for k := range conns {
-		if !slices.Contains(out, k.member) {
-			out = append(out, k.member)
+	for _, uc := range conns {
+		if m := uc.ref.GetMember(); !slices.Contains(out, m) {
+			out = append(out, m)
 		}
 	}
 	sort.Strings(out)

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/presenced/presenced/messages"
@@ -41,23 +42,18 @@ func keyOf(ref *messages.ConnRef) connKey { return connKey{ref.GetMember(), ref.
 type connTable struct {
 	mu     sync.RWMutex
 	byID   map[uint64]*Session
-	byUser map[string]map[uint64]*Session
+	byUser map[string][]*Session // a user has a few connections at most
 }
 
 func newConnTable() *connTable {
-	return &connTable{byID: make(map[uint64]*Session), byUser: make(map[string]map[uint64]*Session)}
+	return &connTable{byID: make(map[uint64]*Session), byUser: make(map[string][]*Session)}
 }
 
 func (t *connTable) add(s *Session) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.byID[s.ref.Id] = s
-	m := t.byUser[s.user]
-	if m == nil {
-		m = make(map[uint64]*Session, 1)
-		t.byUser[s.user] = m
-	}
-	m[s.ref.Id] = s
+	t.byUser[s.user] = append(t.byUser[s.user], s)
 }
 
 func (t *connTable) remove(s *Session) {
@@ -67,11 +63,11 @@ func (t *connTable) remove(s *Session) {
 		return
 	}
 	delete(t.byID, s.ref.Id)
-	if m := t.byUser[s.user]; m != nil {
-		delete(m, s.ref.Id)
-		if len(m) == 0 {
-			delete(t.byUser, s.user)
-		}
+	rest := slices.DeleteFunc(t.byUser[s.user], func(x *Session) bool { return x == s })
+	if len(rest) == 0 {
+		delete(t.byUser, s.user)
+	} else {
+		t.byUser[s.user] = rest
 	}
 }
 
@@ -85,12 +81,7 @@ func (t *connTable) get(id uint64) *Session {
 func (t *connTable) ofUser(user string) []*Session {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	m := t.byUser[user]
-	out := make([]*Session, 0, len(m))
-	for _, s := range m {
-		out = append(out, s)
-	}
-	return out
+	return slices.Clone(t.byUser[user])
 }
 
 func (t *connTable) all() []*Session {

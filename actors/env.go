@@ -29,12 +29,16 @@ type env struct {
 	clock   Clock
 	system  *actor.ActorSystem
 	member  string
+	self    []string // {member}, shared by every presence this member publishes
 	conns   *connTable
 	run     *runner
 	metrics *metrics
 	online  onlineSet     // users the registry knows connected
 	cl      *clusterState // nil on a single node
 	grains  grainSet      // local user grains (cluster)
+	// restarting holds the PIDs of user actors being restarted by their
+	// supervisor, for the new instance to know it must rebuild.
+	restarting sync.Map
 
 	users, registry, persist *actor.PID
 }
@@ -46,6 +50,7 @@ func newEnv(opts *Options, system *actor.ActorSystem) *env {
 		clock:   opts.Clock,
 		system:  system,
 		member:  system.Address(),
+		self:    []string{system.Address()},
 		conns:   newConnTable(),
 		run:     newRunner(opts.Synchronous, 64),
 		metrics: newMetrics(opts.Registerer),
@@ -72,7 +77,7 @@ func (env *env) spawnAll() error {
 		return err
 	}
 	env.users, err = spawn(usersName, env.props(func() actor.Actor { return newUsersActor(env) },
-		actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider))))
+		actor.WithSupervisor(restartMarker{actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider), env})))
 	return err
 }
 

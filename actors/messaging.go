@@ -133,7 +133,7 @@ func (u *userActor) messaging(c actor.Context, m any) bool {
 	case *unreadLoaded:
 		u.greeted(m)
 	case *messages.ContactsAdded:
-		u.convs[m.Conversation.GetId()] = m.Conversation.GetMemberIds()
+		u.cacheMembers(m.Conversation.GetId(), m.Conversation.GetMemberIds())
 	default:
 		return false
 	}
@@ -149,6 +149,9 @@ func (u *userActor) withMembers(c actor.Context, convID string, conn *messages.C
 		return
 	}
 	waiters := u.convWaiters[convID]
+	if u.convWaiters == nil {
+		u.convWaiters = make(map[string][]convWaiter)
+	}
 	u.convWaiters[convID] = append(waiters, convWaiter{conn, ref, then})
 	if len(waiters) > 0 {
 		return // already loading
@@ -160,11 +163,19 @@ func (u *userActor) withMembers(c actor.Context, convID string, conn *messages.C
 	})
 }
 
+// cacheMembers remembers a conversation's members; they never change.
+func (u *userActor) cacheMembers(convID string, members []string) {
+	if u.convs == nil {
+		u.convs = make(map[string][]string)
+	}
+	u.convs[convID] = members
+}
+
 func (u *userActor) convLoaded(m *convLoaded) {
 	waiters := u.convWaiters[m.id]
 	delete(u.convWaiters, m.id)
 	if m.err == nil {
-		u.convs[m.id] = m.conv.GetMemberIds()
+		u.cacheMembers(m.id, m.conv.GetMemberIds())
 	}
 	for _, w := range waiters {
 		if m.err != nil {
@@ -215,8 +226,8 @@ func (u *userActor) stored(c actor.Context, d *appendDone) {
 	ps := &pendingSend{ctx: sc, msg: msg, waiting: make(map[string]bool)}
 	if !d.res.Duplicate {
 		frame := messages.NewMessageFrame(msg)
-		for k, uc := range u.conns {
-			if k != keyOf(sc.conn) {
+		for _, uc := range u.conns {
+			if keyOf(uc.ref) != keyOf(sc.conn) {
 				u.pushTo(uc, frame)
 			}
 		}
@@ -231,6 +242,9 @@ func (u *userActor) stored(c actor.Context, d *appendDone) {
 	if len(ps.waiting) == 0 {
 		u.finishSend(ps)
 		return
+	}
+	if u.sends == nil {
+		u.sends = make(map[string]*pendingSend)
 	}
 	u.sends[msg.Id] = ps
 	ps.stopTimer = u.env.after(deliverTimeout, c.Self(), &deliverExpired{id: msg.Id})
@@ -253,7 +267,7 @@ func (u *userActor) finishSend(ps *pendingSend) {
 func (u *userActor) deliver(c actor.Context, m *messages.Deliver) {
 	msg := m.Message
 	if _, ok := u.convs[msg.ConversationId]; !ok && len(m.MemberIds) > 0 {
-		u.convs[msg.ConversationId] = m.MemberIds
+		u.cacheMembers(msg.ConversationId, m.MemberIds)
 	}
 	delivered, focused := len(u.conns) > 0, false
 	if !m.DryRun {
@@ -297,8 +311,8 @@ func (u *userActor) marked(c actor.Context, d *markDone) {
 		return
 	}
 	frame := messages.MessageReadFrame("", conv, u.id, d.res.UpToSeq)
-	for k, uc := range u.conns {
-		if mc.conn == nil || k != keyOf(mc.conn) {
+	for _, uc := range u.conns {
+		if mc.conn == nil || keyOf(uc.ref) != keyOf(mc.conn) {
 			u.pushTo(uc, frame)
 		}
 	}
@@ -348,7 +362,7 @@ func (u *userActor) loadUnread(c actor.Context, uc *userConn) {
 }
 
 func (u *userActor) greeted(m *unreadLoaded) {
-	uc := u.conns[keyOf(m.conn)]
+	uc := u.conns.get(keyOf(m.conn))
 	if uc == nil || uc.greeted {
 		return
 	}
@@ -392,7 +406,7 @@ func (u *userActor) pushJoined(convID string, frame []byte) {
 }
 
 func (u *userActor) setJoined(ref *messages.ConnRef, convID string, join bool) {
-	uc := u.conns[keyOf(ref)]
+	uc := u.conns.get(keyOf(ref))
 	if uc == nil {
 		return
 	}
@@ -437,7 +451,7 @@ func (u *userActor) replyError(conn *messages.ConnRef, ref string, err error) {
 }
 
 func (u *userActor) aliveRef(ref *messages.ConnRef) {
-	if uc := u.conns[keyOf(ref)]; uc != nil {
+	if uc := u.conns.get(keyOf(ref)); uc != nil {
 		u.alive(uc)
 	}
 }

@@ -53,7 +53,7 @@ type viewer struct {
 	id, role string
 	contacts map[string]struct{}
 	loaded   bool
-	conns    map[connKey]*viewerConn
+	conns    []*viewerConn // a user has a few connections at most
 }
 
 type viewerConn struct {
@@ -284,7 +284,7 @@ func (r *registry) join(c actor.Context, m *messages.ViewerJoin) {
 	}
 	v := r.viewers[m.UserId]
 	if v == nil {
-		v = &viewer{id: m.UserId, role: m.Role, conns: make(map[connKey]*viewerConn)}
+		v = &viewer{id: m.UserId, role: m.Role}
 		r.viewers[m.UserId] = v
 		if m.Role == messages.RoleAdmin {
 			r.admins[v] = struct{}{}
@@ -296,7 +296,7 @@ func (r *registry) join(c actor.Context, m *messages.ViewerJoin) {
 		}
 	}
 	vc := &viewerConn{ref: m.Conn, v: v, replyTo: c.Sender()}
-	v.conns[k] = vc
+	v.conns = append(v.conns, vc)
 	r.conns[k] = vc
 	if v.loaded {
 		r.greet(c, vc)
@@ -370,7 +370,7 @@ func (r *registry) leave(ref *messages.ConnRef) {
 	}
 	vc.pending = nil
 	v := vc.v
-	delete(v.conns, k)
+	v.conns = slices.DeleteFunc(v.conns, func(x *viewerConn) bool { return x == vc })
 	if len(v.conns) > 0 {
 		return
 	}

@@ -29,7 +29,7 @@ type userActor struct {
 	role    string
 	rebuild bool
 
-	conns      map[connKey]*userConn
+	conns      userConns
 	lingering  map[string]time.Time // partner → until: focus of ended connections, kept over a reload
 	lastActive time.Time
 	lastEnd    time.Time // when the last connection ended; zero while one is live
@@ -47,6 +47,29 @@ type userActor struct {
 	sends       map[string]*pendingSend // by message id
 }
 
+// userConns are a user's connections: a few at most, so a slice.
+type userConns []*userConn
+
+func (cs userConns) get(k connKey) *userConn {
+	for _, uc := range cs {
+		if keyOf(uc.ref) == k {
+			return uc
+		}
+	}
+	return nil
+}
+
+// remove takes a connection out and returns it, or nil.
+func (cs *userConns) remove(k connKey) *userConn {
+	for i, uc := range *cs {
+		if keyOf(uc.ref) == k {
+			*cs = slices.Delete(*cs, i, i+1)
+			return uc
+		}
+	}
+	return nil
+}
+
 type userConn struct {
 	ref       *messages.ConnRef
 	focus     []string
@@ -56,22 +79,22 @@ type userConn struct {
 	held      [][]byte // frames waiting for the greeting to end
 }
 
-func newUserActor(env *env, id string, rebuild bool) *userActor {
+func newUserActor(env *env, id string) *userActor {
 	return &userActor{
-		env:         env,
-		id:          id,
-		rebuild:     rebuild,
-		conns:       make(map[connKey]*userConn),
-		lingering:   make(map[string]time.Time),
-		convs:       make(map[string][]string),
-		convWaiters: make(map[string][]convWaiter),
-		sends:       make(map[string]*pendingSend),
+		env: env,
+		id:  id,
+		// The other maps are made when first needed: most users never
+		// linger, and a connected user that never sends holds none.
 	}
 }
 
 func (u *userActor) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *actor.Started:
+		if u.id == "" { // a local actor, spawned by the users supervisor
+			u.id = userOfPID(c.Self().Id)
+			_, u.rebuild = u.env.restarting.LoadAndDelete(c.Self().Id)
+		}
 		if u.rebuild {
 			u.rebuildFromSessions(c)
 		}
@@ -87,7 +110,7 @@ func (u *userActor) Receive(c actor.Context) {
 	case *messages.Touch:
 		u.touch(c, m)
 	case *messages.Focus:
-		if uc := u.conns[keyOf(m.Conn)]; uc != nil {
+		if uc := u.conns.get(keyOf(m.Conn)); uc != nil {
 			u.alive(uc)
 			if !slices.Contains(uc.focus, m.PartnerId) {
 				uc.focus = append(uc.focus, m.PartnerId)
@@ -97,7 +120,7 @@ func (u *userActor) Receive(c actor.Context) {
 	case *messages.Blur:
 		u.blur(c, m)
 	case *messages.ViewerReady:
-		if uc := u.conns[keyOf(m.Conn)]; uc != nil && !uc.greeted {
+		if uc := u.conns.get(keyOf(m.Conn)); uc != nil && !uc.greeted {
 			u.loadUnread(c, uc)
 		}
 	case *tick:
@@ -117,9 +140,9 @@ func (u *userActor) Receive(c actor.Context) {
 			c.Stop(c.Self())
 		}
 	case *memberLeft:
-		for k := range u.conns {
-			if k.member == m.addr {
-				u.endConn(c, k)
+		for _, uc := range slices.Clone(u.conns) {
+			if uc.ref.GetMember() == m.addr {
+				u.endConn(c, keyOf(uc.ref))
 			}
 		}
 		u.update(c)
@@ -139,7 +162,8 @@ func (u *userActor) Receive(c actor.Context) {
 // heartbeat re-registration of a cluster, converge on the session's state.
 func (u *userActor) attach(c actor.Context, m *messages.Attach) *messages.AttachReply {
 	k := keyOf(m.Conn)
-	uc, known := u.conns[k]
+	uc := u.conns.get(k)
+	known := uc != nil
 	if !known && !m.Rejoin && len(u.conns) >= u.env.opts.MaxConnectionsPerUser {
 		return &messages.AttachReply{ErrorCode: string(messages.CodeLimitExceeded)}
 	}
@@ -168,10 +192,9 @@ func (u *userActor) attach(c actor.Context, m *messages.Attach) *messages.Attach
 // viewers, so nothing is published; an activation left with no connection
 // stops quietly, leaving the user to the other one.
 func (u *userActor) superseded(c actor.Context, k connKey) {
-	if _, ok := u.conns[k]; !ok {
+	if u.conns.remove(k) == nil {
 		return
 	}
-	delete(u.conns, k)
 	if len(u.conns) == 0 {
 		u.quiet = true
 		c.Stop(c.Self())
@@ -188,8 +211,8 @@ func (u *userActor) idle() bool {
 func (u *userActor) addConn(c actor.Context, ref *messages.ConnRef, focus, joined []string, greeted bool) {
 	now := u.env.clock.Now()
 	k := keyOf(ref)
-	if _, ok := u.conns[k]; !ok {
-		u.conns[k] = &userConn{ref: ref, focus: slices.Clone(focus), joined: slices.Clone(joined), lastFrame: now, greeted: greeted}
+	if u.conns.get(k) == nil {
+		u.conns = append(u.conns, &userConn{ref: ref, focus: slices.Clone(focus), joined: slices.Clone(joined), lastFrame: now, greeted: greeted})
 	}
 	u.lastActive, u.lastEnd, u.offline = now, time.Time{}, false
 	c.Request(u.env.registryOf(ref), &messages.ViewerJoin{Conn: ref, UserId: u.id, Role: u.role})
@@ -213,7 +236,7 @@ func (u *userActor) rebuildFromSessions(c actor.Context) {
 }
 
 func (u *userActor) touch(c actor.Context, m *messages.Touch) {
-	uc := u.conns[keyOf(m.Conn)]
+	uc := u.conns.get(keyOf(m.Conn))
 	if uc == nil {
 		return
 	}
@@ -236,7 +259,7 @@ func (u *userActor) heartbeat(c actor.Context, uc *userConn) {
 func (u *userActor) alive(uc *userConn) { uc.lastFrame = u.env.clock.Now() }
 
 func (u *userActor) blur(c actor.Context, m *messages.Blur) {
-	uc := u.conns[keyOf(m.Conn)]
+	uc := u.conns.get(keyOf(m.Conn))
 	if uc == nil {
 		return
 	}
@@ -254,13 +277,15 @@ func (u *userActor) blur(c actor.Context, m *messages.Blur) {
 // endConn forgets a connection. Its open chats linger for the offline grace
 // so that a reload shows no flicker to the partner.
 func (u *userActor) endConn(c actor.Context, k connKey) {
-	uc := u.conns[k]
+	uc := u.conns.remove(k)
 	if uc == nil {
 		return
 	}
-	delete(u.conns, k)
 	now := u.env.clock.Now()
 	for _, p := range uc.focus {
+		if u.lingering == nil {
+			u.lingering = make(map[string]time.Time)
+		}
 		u.lingering[p] = now.Add(u.env.opts.OfflineGrace)
 	}
 	if len(u.conns) == 0 {
@@ -274,10 +299,10 @@ func (u *userActor) endConn(c actor.Context, k connKey) {
 // offline when the grace after its last connection has run out.
 func (u *userActor) expire(c actor.Context) {
 	now := u.env.clock.Now()
-	for k, uc := range u.conns {
+	for _, uc := range slices.Clone(u.conns) {
 		if !now.Before(uc.lastFrame.Add(u.env.opts.HeartbeatTimeout)) {
 			u.env.closeConn(uc.ref, CloseNormal, "heartbeat timeout")
-			u.endConn(c, k)
+			u.endConn(c, keyOf(uc.ref))
 		}
 	}
 	for p, until := range u.lingering {
@@ -321,7 +346,7 @@ func (u *userActor) snapshot() *messages.UserPresence {
 		Role:         u.role,
 		Connected:    !u.offline,
 		LastActiveMs: unixMs(u.lastActive),
-		ConnMembers:  connMembers(u.conns),
+		ConnMembers:  connMembers(u.env, u.conns),
 		Owner:        u.env.member,
 	}
 	if u.offline {
@@ -396,8 +421,8 @@ func (u *userActor) stopping(c actor.Context) {
 	}
 	if u.env.clustered() && len(u.conns) > 0 {
 		byMember := make(map[string][]uint64)
-		for k := range u.conns {
-			byMember[k.member] = append(byMember[k.member], k.id)
+		for _, uc := range u.conns {
+			byMember[uc.ref.GetMember()] = append(byMember[uc.ref.GetMember()], uc.ref.GetId())
 		}
 		for member, ids := range byMember {
 			c.Send(actor.NewPID(member, usersName), &messages.Reattach{ConnIds: ids})

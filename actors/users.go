@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"strings"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/presenced/presenced/messages"
@@ -33,6 +35,7 @@ type stopAck struct {
 // never forwarded to an actor that is stopping.
 type usersActor struct {
 	env      *env
+	props    *actor.Props // every user actor's: one, shared
 	children map[string]*child
 	byPID    map[string]string // child PID id → user id
 }
@@ -49,7 +52,40 @@ type heldMsg struct {
 }
 
 func newUsersActor(env *env) *usersActor {
-	return &usersActor{env: env, children: make(map[string]*child), byPID: make(map[string]string)}
+	return &usersActor{
+		env: env,
+		// One Props for all: a user actor learns its user from its name,
+		// and whether it is a restart from the supervisor (see spawn).
+		props: env.props(func() actor.Actor { return newUserActor(env, "") },
+			// Cheaper to allocate than the default, for actors mostly idle.
+			actor.WithMailbox(actor.UnboundedLockfree())),
+		children: make(map[string]*child),
+		byPID:    make(map[string]string),
+	}
+}
+
+// userOfPID is the user of a user actor spawned by spawn: its id is
+// "users/<user>/$<n>", and user ids never contain a slash.
+func userOfPID(id string) string {
+	id = strings.TrimPrefix(id, usersName+"/")
+	if i := strings.LastIndexByte(id, '/'); i >= 0 {
+		return id[:i]
+	}
+	return id
+}
+
+// restartMarker wraps the supervision of user actors to remember which
+// one is being restarted: the new instance then rebuilds its state from
+// the member's sessions.
+type restartMarker struct {
+	actor.SupervisorStrategy
+	env *env
+}
+
+func (r restartMarker) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
+	rs *actor.RestartStatistics, reason interface{}, message interface{}) {
+	r.env.restarting.Store(child.Id, struct{}{})
+	r.SupervisorStrategy.HandleFailure(sys, sup, child, rs, reason, message)
 }
 
 func (a *usersActor) Receive(c actor.Context) {
@@ -88,12 +124,7 @@ func (a *usersActor) deliver(c actor.Context, user string, msg any, spawn bool) 
 }
 
 func (a *usersActor) spawn(c actor.Context, user string) *child {
-	incarnations := 0
-	props := a.env.props(func() actor.Actor {
-		incarnations++
-		return newUserActor(a.env, user, incarnations > 1)
-	})
-	pid := c.SpawnPrefix(props, "u-")
+	pid := c.SpawnPrefix(a.props, user+"/")
 	ch := &child{pid: pid}
 	a.children[user] = ch
 	a.byPID[pid.Id] = user

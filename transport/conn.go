@@ -29,8 +29,9 @@ const burstFactor = 4
 
 // conn is one WebSocket connection. Its reader goroutine owns its lifecycle:
 // it starts the writer, and on its way out ends the session and the socket.
-// The writer runs only while frames are queued, so an idle connection costs
-// one parked goroutine and no write buffer.
+// The writer runs only while frames are queued, and the handler only while
+// frames wait to be handled, so an idle connection costs one parked
+// goroutine with a small stack, and no write buffer.
 type conn struct {
 	srv  *Server
 	sess *actors.Session
@@ -46,8 +47,16 @@ type conn struct {
 	ready       chan struct{}
 	readyClosed bool
 	progress    atomic.Int64 // unix ns of the writer's last completed write, or its start
+	lastIn      atomic.Int64 // unix ns of the client's last frame or pong
 
 	stopPing func() bool
+
+	// Frames read and waiting to be handled, and whether a handler
+	// goroutine runs: frames are handled off the reader so that the
+	// goroutine parked in a read, one per idle connection, keeps a small
+	// stack (decoding and the actors' calls would grow it for good).
+	inbox    []inbound
+	handling bool
 
 	limiter *rate.Limiter
 	strikes *rate.Limiter
@@ -58,9 +67,6 @@ func newConn(srv *Server) *conn {
 		srv:     srv,
 		ready:   make(chan struct{}),
 		limiter: rate.NewLimiter(rate.Limit(srv.opts.RatePerSecond), srv.opts.RateBurst),
-		// A client is tolerated slightly over its rate; one that keeps
-		// exceeding it by more than a tenth runs out of strikes and is closed.
-		strikes: rate.NewLimiter(rate.Limit(srv.opts.RatePerSecond/10), srv.opts.RateBurst),
 	}
 }
 
@@ -201,7 +207,7 @@ func (c *conn) abort(err error) {
 }
 
 // run is the reader goroutine: it serves the connection until it ends.
-func (c *conn) run(ws *websocket.Conn) {
+func (c *conn) run(ws *websocket.Conn, park *parker) {
 	defer c.srv.goroutines.Done()
 	defer c.finish(ws)
 	c.mu.Lock()
@@ -210,44 +216,112 @@ func (c *conn) run(ws *websocket.Conn) {
 	c.mu.Unlock()
 
 	ws.SetReadLimit(c.srv.opts.MaxFrameBytes)
-	c.extendDeadline(ws)
 	ws.SetPongHandler(func(string) error {
-		c.extendDeadline(ws)
-		c.sess.Touch()
+		c.lastIn.Store(time.Now().UnixNano())
+		c.enqueue(inbound{pong: true})
 		return nil
 	})
 	// presence:connected must be the first frame: answers to what the
 	// client sends (heartbeat:ack, errors) wait until it is queued.
 	<-c.ready
 	c.startPings(ws)
+	if park == nil {
+		for c.readOne(ws) {
+		}
+		return
+	}
+	// The reader only ever runs the shallow wait: each read runs on a
+	// short-lived goroutine, so that the gorilla read path never grows the
+	// stack of the goroutine that stays (a stack never shrinks below four
+	// times what its parked frames use, see park.go).
+	step := make(chan bool, 1)
 	for {
-		typ, frame, err := ws.ReadMessage()
-		if err != nil {
+		if err := park.wait(); err != nil {
 			c.readFailed(err)
 			return
 		}
-		if c.isClosing() {
-			continue // waiting for the client's answer to our close frame
+		go func() { step <- c.readOne(ws) }()
+		if !<-step {
+			return
 		}
-		c.extendDeadline(ws)
-		if typ != websocket.TextMessage {
-			c.srv.metrics.countIn("binary")
-			c.Close(websocket.CloseUnsupportedData, "binary frames are not supported")
-			continue
-		}
-		if !c.admit(frame) {
-			continue
-		}
-		c.handle(frame)
 	}
 }
 
-// extendDeadline is a backstop only: the user actor closes a silent
-// connection at the heartbeat timeout; this catches a connection whose
-// actor could not.
-func (c *conn) extendDeadline(ws *websocket.Conn) {
-	if !c.isClosing() {
-		_ = ws.SetReadDeadline(time.Now().Add(2*c.srv.opts.HeartbeatTimeout + c.srv.opts.PingInterval))
+// readOne reads and admits one message; false when the connection ended.
+func (c *conn) readOne(ws *websocket.Conn) bool {
+	typ, frame, err := ws.ReadMessage()
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	if c.isClosing() {
+		return true // waiting for the client's answer to our close frame
+	}
+	c.lastIn.Store(time.Now().UnixNano())
+	if typ != websocket.TextMessage {
+		c.srv.metrics.countIn("binary")
+		c.Close(websocket.CloseUnsupportedData, "binary frames are not supported")
+		return true
+	}
+	c.admit(frame)
+	return true
+}
+
+// strike counts a frame over the rate. A client is tolerated slightly
+// over its rate; one that keeps exceeding it by more than a tenth runs out
+// of strikes (false) and is closed. Made on the first offence: most
+// connections never commit one.
+func (c *conn) strike() bool {
+	if c.strikes == nil {
+		c.strikes = rate.NewLimiter(rate.Limit(c.srv.opts.RatePerSecond/10), c.srv.opts.RateBurst)
+	}
+	return c.strikes.Allow()
+}
+
+// inbound is one thing read from the client, for the handler goroutine.
+type inbound struct {
+	frame       []byte
+	pong        bool
+	rateLimited bool
+}
+
+func (c *conn) enqueue(in inbound) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inbox = append(c.inbox, in)
+	if !c.handling {
+		c.handling = true
+		c.srv.goroutines.Add(1)
+		go c.handleLoop()
+	}
+}
+
+// handleLoop handles what the reader queued, in order, and exits when the
+// inbox is empty; the reader starts it again.
+func (c *conn) handleLoop() {
+	defer c.srv.goroutines.Done()
+	for {
+		c.mu.Lock()
+		if len(c.inbox) == 0 {
+			c.handling = false
+			c.inbox = nil
+			c.mu.Unlock()
+			return
+		}
+		in := c.inbox[0]
+		c.inbox[0] = inbound{}
+		c.inbox = c.inbox[1:]
+		c.mu.Unlock()
+		switch {
+		case in.pong:
+			c.sess.Touch()
+		case in.rateLimited:
+			_, _, ref, _ := c.srv.decoder.decode(in.frame)
+			c.replyError(ref, messages.Errorf(messages.CodeRateLimited,
+				"over %g frames/s; frame dropped", c.srv.opts.RatePerSecond))
+		default:
+			c.handle(in.frame)
+		}
 	}
 }
 
@@ -258,20 +332,18 @@ func (c *conn) isClosing() bool {
 }
 
 // admit applies the per-connection rate: over it, a frame is answered
-// rate_limited and dropped; a client that keeps flooding is closed.
-func (c *conn) admit(frame []byte) bool {
-	if c.limiter.Allow() {
-		return true
-	}
-	if !c.strikes.Allow() {
+// rate_limited and dropped; a client that keeps flooding is closed. The
+// limiters also bound the inbox.
+func (c *conn) admit(frame []byte) {
+	switch {
+	case c.limiter.Allow():
+		c.enqueue(inbound{frame: frame})
+	case c.strike():
+		c.enqueue(inbound{frame: frame, rateLimited: true})
+	default:
 		c.srv.metrics.countError(messages.CodeRateLimited)
 		c.Close(actors.ClosePolicy, "rate limit exceeded")
-		return false
 	}
-	_, _, ref, _ := c.srv.decoder.decode(frame)
-	c.replyError(ref, messages.Errorf(messages.CodeRateLimited,
-		"over %g frames/s; frame dropped", c.srv.opts.RatePerSecond))
-	return false
 }
 
 func (c *conn) readFailed(err error) {
@@ -285,19 +357,32 @@ func (c *conn) readFailed(err error) {
 	}
 }
 
-// startPings pings the client at the heartbeat interval so that proxies
-// keep the connection open; the pong counts as life.
+// startPings pings the client once it has been quiet for a heartbeat
+// interval, so that proxies keep the connection open; the pong counts as
+// life. A client heartbeating in time is not pinged: its own frames (and
+// our acks) already keep the connection open, and the pong of a ping would
+// park the reader inside gorilla's read, on a deeper stack, until the next
+// data frame (see park.go).
 func (c *conn) startPings(ws *websocket.Conn) {
+	every := c.srv.opts.PingInterval
+	// A client heartbeating at the interval is never quiet much longer than
+	// it; the margin keeps its late beat from racing our ping.
+	quietFor := every + every/4
+	c.lastIn.Store(time.Now().UnixNano())
 	var t *time.Timer
-	t = time.AfterFunc(c.srv.opts.PingInterval, func() {
+	t = time.AfterFunc(quietFor, func() {
 		c.mu.Lock()
 		done := c.closing || c.closed
 		c.mu.Unlock()
 		if done {
 			return
 		}
+		if quiet := time.Since(time.Unix(0, c.lastIn.Load())); quiet < quietFor {
+			t.Reset(quietFor - quiet)
+			return
+		}
 		if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.opts.WriteTimeout)); err == nil {
-			t.Reset(c.srv.opts.PingInterval)
+			t.Reset(every)
 		}
 	})
 	c.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -31,6 +32,10 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /v1/conversations/{id}/messages", s.authed(s.getHistory))
 	mux.HandleFunc("GET /v1/presence/{userId}", s.authed(s.getPresence))
 	mux.HandleFunc("GET /v1/cluster/members", s.authed(s.listMembers))
+	// The Go profiler, for ADMINs: how the memory and CPU figures of
+	// docs/benchmarks.md were explained.
+	mux.HandleFunc("GET /debug/pprof/", s.authed(s.adminOnly(pprof.Index)))
+	mux.HandleFunc("GET /debug/pprof/profile", s.authed(s.adminOnly(pprof.Profile)))
 	mux.HandleFunc("GET /v1/info", s.serveInfo)
 	if s.opts.UI != nil {
 		mux.Handle("GET /{$}", s.opts.UI)
@@ -171,6 +176,16 @@ func (s *Server) getPresence(w http.ResponseWriter, r *http.Request, id Identity
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) adminOnly(h http.HandlerFunc) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, id Identity) {
+		if id.Role != messages.RoleAdmin {
+			s.fail(w, messages.Errorf(messages.CodeForbidden, "only an ADMIN may profile the server"))
+			return
+		}
+		h(w, r)
+	}
 }
 
 // listMembers shows the cluster to an ADMIN: every member with its address,

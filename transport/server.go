@@ -39,9 +39,6 @@ type Options struct {
 	SendQueue int
 	// PingInterval is the WebSocket ping period (25s).
 	PingInterval time.Duration
-	// HeartbeatTimeout is the actors' silence timeout (30s); the transport
-	// only uses it for a backstop read deadline.
-	HeartbeatTimeout time.Duration
 	// WriteTimeout bounds one write to a client (10s).
 	WriteTimeout time.Duration
 	// UI, when set, serves the dashboard: GET / and GET /ui/... are handed
@@ -80,7 +77,6 @@ func (o *Options) setDefaults() {
 	setInt(&o.RateBurst, 100)
 	setInt(&o.SendQueue, 256)
 	setDur(&o.PingInterval, 25*time.Second)
-	setDur(&o.HeartbeatTimeout, 30*time.Second)
 	setDur(&o.WriteTimeout, 10*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -119,7 +115,8 @@ func New(opts Options, engine *actors.Engine) (*Server, error) {
 		metrics: newMetrics(opts.Registerer, engine),
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
+		// 0: reuse the reader our hijacker hands over (see park.go).
+		ReadBufferSize:  0,
 		WriteBufferSize: 4096,
 		// Write buffers are only held while a frame is written, so that an
 		// idle connection costs none.
@@ -175,14 +172,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.sess = sess
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		sess.Close() // the upgrader already answered
 		return
 	}
 	s.metrics.connections.Inc()
 	s.goroutines.Add(1)
-	go c.run(ws)
+	go c.run(ws, newParker(hj.br, ws.NetConn()))
 }
 
 // originAllowed: no Origin (not a browser), the same host, or a listed one.

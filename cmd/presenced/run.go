@@ -188,7 +188,6 @@ func transportOptions(cfg *config.Config, auth transport.AuthOptions, log *slog.
 		SendQueue:        cfg.Limits.SendQueue,
 		Visibility:       cfg.Presence.Visibility,
 		PingInterval:     cfg.Presence.HeartbeatInterval,
-		HeartbeatTimeout: cfg.Presence.HeartbeatTimeout,
 		MetricsEnabled:   cfg.Metrics.Enabled,
 		Gatherer:         reg,
 		Registerer:       reg,
