@@ -83,7 +83,8 @@ func (env *env) startCluster(o ClusterOptions) (err error) {
 		ropts = append(ropts, remote.WithAdvertisedHost(o.AdvertisedAddress))
 	}
 	kind := messages.NewUserKind(func() messages.User { return &userGrain{} }, 0,
-		actor.WithReceiverMiddleware(env.stopOnPanic), actor.WithMailbox(actor.UnboundedLockfree()))
+		actor.WithReceiverMiddleware(env.stopOnPanic), actor.WithMailbox(actor.UnboundedLockfree()),
+		actor.WithDispatcher(env.dispatcher()))
 	cfg := cluster.Configure(o.Name, o.Provider, disthash.New(), remote.Configure(o.Host, o.Port, ropts...),
 		cluster.WithKinds(kind), cluster.WithRequestTimeout(o.CallTimeout))
 	env.cl.c = cluster.New(env.system, cfg)

@@ -153,6 +153,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	if !e.system.IsStopped() { // leaving a cluster stops it already
 		e.system.Shutdown()
 	}
+	e.env.pool.Close()
 	return err
 }
 

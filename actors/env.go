@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/presenced/presenced/internal/workpool"
 	"github.com/presenced/presenced/messages"
 )
 
@@ -32,6 +33,7 @@ type env struct {
 	self    []string // {member}, shared by every presence this member publishes
 	conns   *connTable
 	run     *runner
+	pool    *workpool.Pool // where actors run their messages
 	metrics *metrics
 	online  onlineSet     // users the registry knows connected
 	cl      *clusterState // nil on a single node
@@ -53,6 +55,7 @@ func newEnv(opts *Options, system *actor.ActorSystem) *env {
 		self:    []string{system.Address()},
 		conns:   newConnTable(),
 		run:     newRunner(opts.Synchronous, 64),
+		pool:    workpool.New(),
 		metrics: newMetrics(opts.Registerer),
 	}
 }
@@ -84,10 +87,7 @@ func (env *env) spawnAll() error {
 // props builds the props every actor of ours gets: panic logging, and the
 // synchronous dispatcher in deterministic tests.
 func (env *env) props(produce actor.Producer, opts ...actor.PropsOption) *actor.Props {
-	opts = append(opts, actor.WithReceiverMiddleware(env.logPanics))
-	if env.opts.Synchronous {
-		opts = append(opts, actor.WithDispatcher(actor.NewSynchronizedDispatcher(300)))
-	}
+	opts = append(opts, actor.WithReceiverMiddleware(env.logPanics), actor.WithDispatcher(env.dispatcher()))
 	return actor.PropsFromProducer(produce, opts...)
 }
 
@@ -106,6 +106,26 @@ func (env *env) logPanics(next actor.ReceiverFunc) actor.ReceiverFunc {
 		next(c, envelope)
 	}
 }
+
+// dispatcher runs actors' messages. Proto.Actor's default starts a new
+// goroutine each time a mailbox gets work, which then grows its stack from
+// scratch; ours runs them on pooled workers that keep theirs. In
+// deterministic tests, messages run on the sender's goroutine.
+func (env *env) dispatcher() actor.Dispatcher {
+	if env.opts.Synchronous {
+		return actor.NewSynchronizedDispatcher(dispatchThroughput)
+	}
+	return pooledDispatcher{env.pool}
+}
+
+// dispatchThroughput is how many messages an actor handles before it
+// yields, as Proto.Actor's default dispatcher does.
+const dispatchThroughput = 300
+
+type pooledDispatcher struct{ pool *workpool.Pool }
+
+func (d pooledDispatcher) Schedule(fn func()) { d.pool.Go(fn) }
+func (d pooledDispatcher) Throughput() int    { return dispatchThroughput }
 
 // after delivers msg to pid after d on the engine's clock.
 func (env *env) after(d time.Duration, pid *actor.PID, msg any) func() bool {

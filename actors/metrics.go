@@ -8,6 +8,8 @@ type metrics struct {
 	presenceChanges prometheus.Counter
 	fanoutBatch     prometheus.Histogram
 	framesPushed    prometheus.Counter
+	storeBatch      prometheus.Histogram
+	storeLatency    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,9 +31,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "presenced_actor_frames_pushed_total",
 			Help: "Frames the actors queued on connections.",
 		}),
+		storeBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "presenced_store_batch_writes",
+			Help:    "Writes (messages, read marks, user records) committed together by the persistence actor.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+		}),
+		storeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "presenced_store_batch_seconds",
+			Help:    "Time to commit one batch of writes.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.usersOnline, m.presenceChanges, m.fanoutBatch, m.framesPushed)
+		reg.MustRegister(m.usersOnline, m.presenceChanges, m.fanoutBatch, m.framesPushed, m.storeBatch, m.storeLatency)
 	}
 	return m
 }

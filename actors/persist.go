@@ -122,8 +122,14 @@ func (p *persistActor) kick(c actor.Context) {
 		return
 	}
 	p.busy = true
-	store := p.env.opts.Store
-	p.env.async(c, func(ctx context.Context) any { return execute(ctx, store, b) })
+	store, m := p.env.opts.Store, p.env.metrics
+	m.storeBatch.Observe(float64(len(b.users) + len(b.appends) + len(b.marks)))
+	p.env.async(c, func(ctx context.Context) any {
+		start := time.Now()
+		d := execute(ctx, store, b)
+		m.storeLatency.Observe(time.Since(start).Seconds())
+		return d
+	})
 }
 
 // take moves up to maxBatch of each kind of write out of pending. User

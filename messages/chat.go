@@ -1,6 +1,9 @@
 package messages
 
-import "slices"
+import (
+	"slices"
+	"strconv"
+)
 
 // WireMessage is the Message object of PROTOCOL.md.
 type WireMessage struct {
@@ -51,39 +54,94 @@ func (s *ConversationSummary) Wire() WireConversation {
 	}
 }
 
+// AppendJSON appends m as the Message object of PROTOCOL.md. Hand-written
+// because messages are the hot path: encoding/json's reflection cost more
+// than the rest of delivering one.
+func (m *ChatMessage) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = AppendString(b, m.Id)
+	b = append(b, `,"conversationId":`...)
+	b = AppendString(b, m.ConversationId)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, m.Seq, 10)
+	b = append(b, `,"senderId":`...)
+	b = AppendString(b, m.SenderId)
+	b = append(b, `,"content":`...)
+	b = AppendString(b, m.Content)
+	b = append(b, `,"clientMsgId":`...)
+	b = AppendString(b, m.ClientMsgId)
+	b = append(b, `,"createdAt":`...)
+	b = strconv.AppendInt(b, m.CreatedAtMs, 10)
+	b = append(b, `,"readBy":[`...)
+	for i, r := range m.ReadBy {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, r)
+	}
+	return append(b, "]}"...)
+}
+
+// MarshalJSON keeps ChatMessage encodable inside encoding/json values.
+func (m *ChatMessage) MarshalJSON() ([]byte, error) { return m.AppendJSON(nil), nil }
+
+// frameStart opens a frame of a type, with its ref when there is one, up
+// to the start of its data object.
+func frameStart(size int, typ, ref string) []byte {
+	b := make([]byte, 0, size)
+	b = append(b, `{"type":`...)
+	b = AppendString(b, typ)
+	if ref != "" {
+		b = append(b, `,"ref":`...)
+		b = AppendString(b, ref)
+	}
+	return append(b, `,"data":{`...)
+}
+
 // NewMessageFrame encodes new_message.
 func NewMessageFrame(m *ChatMessage) []byte {
-	return Frame(TypeNewMessage, "", struct {
-		ConversationID string       `json:"conversationId"`
-		Message        *WireMessage `json:"message"`
-	}{m.ConversationId, m.Wire()})
+	b := frameStart(192+len(m.Content), TypeNewMessage, "")
+	b = append(b, `"conversationId":`...)
+	b = AppendString(b, m.ConversationId)
+	b = append(b, `,"message":`...)
+	b = m.AppendJSON(b)
+	return append(b, "}}"...)
 }
 
 // MessageSentFrame encodes message:sent, the answer to send_message.
 func MessageSentFrame(ref string, m *ChatMessage, delivered bool) []byte {
-	return Frame(TypeMessageSent, ref, struct {
-		ConversationID string       `json:"conversationId"`
-		Message        *WireMessage `json:"message"`
-		Delivered      bool         `json:"delivered"`
-	}{m.ConversationId, m.Wire(), delivered})
+	b := frameStart(224+len(m.Content), TypeMessageSent, ref)
+	b = append(b, `"conversationId":`...)
+	b = AppendString(b, m.ConversationId)
+	b = append(b, `,"message":`...)
+	b = m.AppendJSON(b)
+	b = append(b, `,"delivered":`...)
+	b = strconv.AppendBool(b, delivered)
+	return append(b, "}}"...)
 }
 
 // MessageReadFrame encodes message:read.
 func MessageReadFrame(ref, conversationID, userID string, upToSeq int64) []byte {
-	return Frame(TypeMessageRead, ref, struct {
-		ConversationID string `json:"conversationId"`
-		UserID         string `json:"userId"`
-		UpToSeq        int64  `json:"upToSeq"`
-	}{conversationID, userID, upToSeq})
+	b := frameStart(128, TypeMessageRead, ref)
+	b = append(b, `"conversationId":`...)
+	b = AppendString(b, conversationID)
+	b = append(b, `,"userId":`...)
+	b = AppendString(b, userID)
+	b = append(b, `,"upToSeq":`...)
+	b = strconv.AppendInt(b, upToSeq, 10)
+	return append(b, "}}"...)
 }
 
 // TypingFrame encodes typing.
 func TypingFrame(conversationID, userID string, isTyping bool) []byte {
-	return Frame(TypeTyping, "", struct {
-		ConversationID string `json:"conversationId"`
-		UserID         string `json:"userId"`
-		IsTyping       bool   `json:"isTyping"`
-	}{conversationID, userID, isTyping})
+	b := frameStart(112, TypeTyping, "")
+	b = append(b, `"conversationId":`...)
+	b = AppendString(b, conversationID)
+	b = append(b, `,"userId":`...)
+	b = AppendString(b, userID)
+	b = append(b, `,"isTyping":`...)
+	b = strconv.AppendBool(b, isTyping)
+	return append(b, "}}"...)
 }
 
 // HistoryFrame encodes history, the answer to a history request.

@@ -29,9 +29,9 @@ const burstFactor = 4
 
 // conn is one WebSocket connection. Its reader goroutine owns its lifecycle:
 // it starts the writer, and on its way out ends the session and the socket.
-// The writer runs only while frames are queued, and the handler only while
-// frames wait to be handled, so an idle connection costs one parked
-// goroutine with a small stack, and no write buffer.
+// Reading, handling and writing run as jobs on the server's workers, so an
+// idle connection costs one parked goroutine with a small stack, and no
+// write buffer.
 type conn struct {
 	srv  *Server
 	sess *actors.Session
@@ -49,14 +49,7 @@ type conn struct {
 	progress    atomic.Int64 // unix ns of the writer's last completed write, or its start
 	lastIn      atomic.Int64 // unix ns of the client's last frame or pong
 
-	stopPing func() bool
-
-	// Frames read and waiting to be handled, and whether a handler
-	// goroutine runs: frames are handled off the reader so that the
-	// goroutine parked in a read, one per idle connection, keeps a small
-	// stack (decoding and the actors' calls would grow it for good).
-	inbox    []inbound
-	handling bool
+	step chan bool // a read job's outcome, for the parked reader
 
 	limiter *rate.Limiter
 	strikes *rate.Limiter
@@ -137,14 +130,12 @@ func (c *conn) startWriterLocked() {
 	}
 	c.writing = true
 	c.progress.Store(time.Now().UnixNano())
-	c.srv.goroutines.Add(1)
-	go c.writeLoop()
+	c.srv.work.Go(c.writeLoop)
 }
 
 // writeLoop is the connection's only writer of data frames. It drains the
 // queue and exits when it is empty; Push starts it again.
 func (c *conn) writeLoop() {
-	defer c.srv.goroutines.Done()
 	for {
 		c.mu.Lock()
 		batch, closeFrame := c.queue, c.closeFrame
@@ -218,36 +209,51 @@ func (c *conn) run(ws *websocket.Conn, park *parker) {
 	ws.SetReadLimit(c.srv.opts.MaxFrameBytes)
 	ws.SetPongHandler(func(string) error {
 		c.lastIn.Store(time.Now().UnixNano())
-		c.enqueue(inbound{pong: true})
+		c.sess.Touch()
 		return nil
 	})
 	// presence:connected must be the first frame: answers to what the
 	// client sends (heartbeat:ack, errors) wait until it is queued.
 	<-c.ready
-	c.startPings(ws)
+	c.lastIn.Store(time.Now().UnixNano())
+	c.srv.pings.add(c)
 	if park == nil {
 		for c.readOne(ws) {
 		}
 		return
 	}
-	// The reader only ever runs the shallow wait: each read runs on a
-	// short-lived goroutine, so that the gorilla read path never grows the
-	// stack of the goroutine that stays (a stack never shrinks below four
-	// times what its parked frames use, see park.go).
-	step := make(chan bool, 1)
+	// The reader only ever runs the shallow wait: reading and handling run
+	// on a worker, so that neither gorilla's read path nor the handling
+	// grows the stack of the goroutine that stays (a stack never shrinks
+	// below four times what its parked frames use, see park.go).
+	c.step = make(chan bool, 1)
+	read := func() { c.step <- c.readBuffered(ws, park) }
 	for {
 		if err := park.wait(); err != nil {
 			c.readFailed(err)
 			return
 		}
-		go func() { step <- c.readOne(ws) }()
-		if !<-step {
+		c.srv.work.Go(read)
+		if !<-c.step {
 			return
 		}
 	}
 }
 
-// readOne reads and admits one message; false when the connection ended.
+// readBuffered reads and handles messages while the read buffer holds
+// more, so a burst is one job; false when the connection ended.
+func (c *conn) readBuffered(ws *websocket.Conn, park *parker) bool {
+	for {
+		if !c.readOne(ws) {
+			return false
+		}
+		if park.br.Buffered() == 0 {
+			return true
+		}
+	}
+}
+
+// readOne reads and handles one message; false when the connection ended.
 func (c *conn) readOne(ws *websocket.Conn) bool {
 	typ, frame, err := ws.ReadMessage()
 	if err != nil {
@@ -278,53 +284,6 @@ func (c *conn) strike() bool {
 	return c.strikes.Allow()
 }
 
-// inbound is one thing read from the client, for the handler goroutine.
-type inbound struct {
-	frame       []byte
-	pong        bool
-	rateLimited bool
-}
-
-func (c *conn) enqueue(in inbound) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.inbox = append(c.inbox, in)
-	if !c.handling {
-		c.handling = true
-		c.srv.goroutines.Add(1)
-		go c.handleLoop()
-	}
-}
-
-// handleLoop handles what the reader queued, in order, and exits when the
-// inbox is empty; the reader starts it again.
-func (c *conn) handleLoop() {
-	defer c.srv.goroutines.Done()
-	for {
-		c.mu.Lock()
-		if len(c.inbox) == 0 {
-			c.handling = false
-			c.inbox = nil
-			c.mu.Unlock()
-			return
-		}
-		in := c.inbox[0]
-		c.inbox[0] = inbound{}
-		c.inbox = c.inbox[1:]
-		c.mu.Unlock()
-		switch {
-		case in.pong:
-			c.sess.Touch()
-		case in.rateLimited:
-			_, _, ref, _ := c.srv.decoder.decode(in.frame)
-			c.replyError(ref, messages.Errorf(messages.CodeRateLimited,
-				"over %g frames/s; frame dropped", c.srv.opts.RatePerSecond))
-		default:
-			c.handle(in.frame)
-		}
-	}
-}
-
 func (c *conn) isClosing() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -332,14 +291,15 @@ func (c *conn) isClosing() bool {
 }
 
 // admit applies the per-connection rate: over it, a frame is answered
-// rate_limited and dropped; a client that keeps flooding is closed. The
-// limiters also bound the inbox.
+// rate_limited and dropped; a client that keeps flooding is closed.
 func (c *conn) admit(frame []byte) {
 	switch {
 	case c.limiter.Allow():
-		c.enqueue(inbound{frame: frame})
+		c.handle(frame)
 	case c.strike():
-		c.enqueue(inbound{frame: frame, rateLimited: true})
+		_, _, ref, _ := c.srv.decoder.decode(frame)
+		c.replyError(ref, messages.Errorf(messages.CodeRateLimited,
+			"over %g frames/s; frame dropped", c.srv.opts.RatePerSecond))
 	default:
 		c.srv.metrics.countError(messages.CodeRateLimited)
 		c.Close(actors.ClosePolicy, "rate limit exceeded")
@@ -357,50 +317,14 @@ func (c *conn) readFailed(err error) {
 	}
 }
 
-// startPings pings the client once it has been quiet for a heartbeat
-// interval, so that proxies keep the connection open; the pong counts as
-// life. A client heartbeating in time is not pinged: its own frames (and
-// our acks) already keep the connection open, and the pong of a ping would
-// park the reader inside gorilla's read, on a deeper stack, until the next
-// data frame (see park.go).
-func (c *conn) startPings(ws *websocket.Conn) {
-	every := c.srv.opts.PingInterval
-	// A client heartbeating at the interval is never quiet much longer than
-	// it; the margin keeps its late beat from racing our ping.
-	quietFor := every + every/4
-	c.lastIn.Store(time.Now().UnixNano())
-	var t *time.Timer
-	t = time.AfterFunc(quietFor, func() {
-		c.mu.Lock()
-		done := c.closing || c.closed
-		c.mu.Unlock()
-		if done {
-			return
-		}
-		if quiet := time.Since(time.Unix(0, c.lastIn.Load())); quiet < quietFor {
-			t.Reset(quietFor - quiet)
-			return
-		}
-		if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.opts.WriteTimeout)); err == nil {
-			t.Reset(every)
-		}
-	})
-	c.mu.Lock()
-	c.stopPing = t.Stop
-	c.mu.Unlock()
-}
-
 // finish runs when the reader ends: the actors forget the connection and
 // the socket is closed.
 func (c *conn) finish(ws *websocket.Conn) {
 	c.mu.Lock()
 	c.closing, c.closed = true, true
 	c.queue = nil
-	stopPing := c.stopPing
 	c.mu.Unlock()
-	if stopPing != nil {
-		stopPing()
-	}
+	c.srv.pings.remove(c)
 	c.sess.Close()
 	_ = ws.Close()
 	c.srv.metrics.connections.Dec()

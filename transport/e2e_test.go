@@ -660,3 +660,32 @@ func TestClusterMembersIsForAdmins(t *testing.T) {
 		t.Fatalf("single node: %d %v", status, out)
 	}
 }
+
+func TestQuietConnectionsArePinged(t *testing.T) {
+	s := start(t, func(c *config) { c.transport.PingInterval = 100 * time.Millisecond })
+	ws, _, err := websocket.DefaultDialer.Dial(wstest.WSURL(s.http.URL, "user=alice&role=CLIENT"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	pinged := make(chan struct{}, 1)
+	ws.SetPingHandler(func(string) error {
+		select {
+		case pinged <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-pinged:
+	case <-time.After(wstest.Wait):
+		t.Fatal("a quiet connection was not pinged")
+	}
+}

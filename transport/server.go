@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presenced/presenced/actors"
+	"github.com/presenced/presenced/internal/workpool"
 	"github.com/presenced/presenced/messages"
 )
 
@@ -93,6 +94,8 @@ type Server struct {
 	upgrader websocket.Upgrader
 	metrics  *metrics
 	mux      *http.ServeMux
+	pings    *pinger
+	work     *workpool.Pool
 
 	// goroutines counts every reader, writer and handler goroutine of
 	// connections, so Shutdown can wait for them.
@@ -128,17 +131,22 @@ func New(opts Options, engine *actors.Engine) (*Server, error) {
 		},
 	}
 	s.routes()
+	s.work = workpool.New()
+	s.pings = newPinger(s)
+	go s.pings.run()
 	return s, nil
 }
 
 // Handler is the HTTP handler of the server.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Wait blocks until every connection goroutine has ended, or ctx ends.
-// Call it after Engine.Shutdown has closed the connections.
+// Wait blocks until every connection goroutine has ended, or ctx ends, and
+// stops the server's own. Call it after Engine.Shutdown has closed the
+// connections.
 func (s *Server) Wait(ctx context.Context) error {
+	s.pings.close()
 	done := make(chan struct{})
-	go func() { s.goroutines.Wait(); close(done) }()
+	go func() { s.goroutines.Wait(); s.work.Close(); close(done) }()
 	select {
 	case <-done:
 		return nil
