@@ -7,27 +7,21 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/presenced/presenced/messages"
 )
 
-// The statements of the append path, run once per message. Each derives
-// the seq from the conversation's row, so that the three can be sent
-// together; the membership condition makes all three do nothing for a
-// sender who is not a member, or a conversation that does not exist.
+// The statements of the append path. A batch costs a fixed number of
+// statements plus one per conversation, not four per message: under load
+// the writer is the bottleneck, and a commit of many messages is as cheap
+// as one of a few.
 const (
-	// qNextSeq takes the conversation's next seq. It locks the
-	// conversation's row until commit: that is what orders concurrent
-	// appends, from any process.
-	qNextSeq = `UPDATE conversations SET last_seq = last_seq + 1, last_message_at_ms = $3
-		WHERE id = $1 AND EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2)
-		RETURNING last_seq`
-	qInsertMessage = `INSERT INTO messages (conversation_id, seq, id, sender_id, client_msg_id, content, created_at_ms)
-		SELECT c.id, c.last_seq, CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS BIGINT)
-		FROM conversations c
-		WHERE c.id = $1 AND EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $3)`
-	qSenderWatermark = `UPDATE conversation_members SET last_read_seq = (SELECT last_seq FROM conversations WHERE id = $1)
-		WHERE conversation_id = $1 AND user_id = $2`
+	// qTakeSeqs takes a conversation's next $2 seqs, and returns the last.
+	// It locks the conversation's row until commit: that is what orders
+	// concurrent appends, from any process.
+	qTakeSeqs = `UPDATE conversations SET last_seq = last_seq + $2, last_message_at_ms = $3
+		WHERE id = $1 RETURNING last_seq`
 	qConversationCount = `SELECT COUNT(*) FROM conversations WHERE id = $1`
 	qByClientID        = `SELECT ` + messageColumns + ` FROM messages m WHERE m.sender_id = $1 AND m.client_msg_id = $2`
 )
@@ -35,38 +29,31 @@ const (
 // clientKey identifies a message for idempotency.
 type clientKey struct{ sender, clientMsgID string }
 
+// memberKey is a user in a conversation.
+type memberKey struct{ user, conv string }
+
 // AppendMessages stores a batch in one transaction (one commit, one fsync).
-// Per item: a (SenderID, ClientMsgID) already stored answers the original
-// with Duplicate set and its ReadBy; an unknown conversation gives Err
-// ErrNotFound and a non-member sender ErrForbidden, and that item alone is
-// skipped. A new message gets its conversation's next seq, a new id, and
-// moves the sender's watermark to its seq. An empty ClientMsgID is never a
-// duplicate. Results are in the order of msgs; when the returned error is
-// non-nil, nothing of the batch was stored.
+// Per item: a (SenderID, ClientMsgID) already stored, or earlier in the
+// batch, answers the original with Duplicate set; an unknown conversation
+// gives Err ErrNotFound and a non-member sender ErrForbidden, and that item
+// alone is skipped. A new message gets its conversation's next seq, a new
+// id, and moves the sender's watermark to its seq. An empty ClientMsgID is
+// never a duplicate. Results are in the order of msgs; when the returned
+// error is non-nil, nothing of the batch was stored.
 //
-// Items are applied grouped by conversation (in the caller's order within
-// one), so that concurrent batches lock conversations in the same order.
+// Conversations are locked in id order, so that concurrent batches from
+// several processes never deadlock. A concurrent process storing the same
+// client id makes the insert fail: the whole batch is then retried, and
+// the retry finds the message stored.
 func (s *store) AppendMessages(ctx context.Context, msgs []messages.NewMessage) ([]messages.AppendResult, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	order := lockOrder(len(msgs), func(i, j int) int {
-		return cmp.Compare(msgs[i].ConversationID, msgs[j].ConversationID)
-	})
-	results := make([]messages.AppendResult, len(msgs))
-	err := s.inWriteTx(ctx, func(t tx) error {
-		stored, err := storedClientIDs(ctx, t, msgs)
-		if err != nil {
-			return err
-		}
-		for _, i := range order {
-			r, err := s.appendOne(ctx, t, msgs[i], stored)
-			if err != nil {
-				return fmt.Errorf("appending to %s: %w", msgs[i].ConversationID, err)
-			}
-			results[i] = r
-		}
-		return nil
+	var results []messages.AppendResult
+	err := s.inWriteTxRetrying(ctx, s.db.uniqueViolation, func(t tx) error {
+		var err error
+		results, err = s.appendBatch(ctx, t, msgs)
+		return err
 	})
 	if err != nil {
 		return nil, s.fail("appending messages", err)
@@ -74,101 +61,303 @@ func (s *store) AppendMessages(ctx context.Context, msgs []messages.NewMessage) 
 	return results, nil
 }
 
-// appendOne applies one item; stored holds the client ids known to be
-// stored and gains the item's. Item errors go in the result; the returned
-// error fails the whole batch.
-func (s *store) appendOne(ctx context.Context, t tx, nm messages.NewMessage, stored map[clientKey]bool) (messages.AppendResult, error) {
-	key := clientKey{nm.SenderID, nm.ClientMsgID}
-	if nm.ClientMsgID != "" && stored[key] {
-		orig, err := duplicateOf(ctx, t, nm)
-		if err == nil && orig == nil {
-			err = errors.New("a stored client id vanished")
+// appendBatch is one attempt at a batch, inside its transaction.
+func (s *store) appendBatch(ctx context.Context, t tx, msgs []messages.NewMessage) ([]messages.AppendResult, error) {
+	results := make([]messages.AppendResult, len(msgs))
+	stored, err := storedClientIDs(ctx, t, msgs)
+	if err != nil {
+		return nil, err
+	}
+	fresh, firsts := s.splitDuplicates(msgs, stored)
+	for i, m := range msgs {
+		if _, ok := stored[clientKey{m.SenderID, m.ClientMsgID}]; ok && m.ClientMsgID != "" {
+			orig, err := duplicateOf(ctx, t, m)
+			if err == nil && orig == nil {
+				err = errors.New("a stored client id vanished")
+			}
+			if err != nil {
+				return nil, err
+			}
+			results[i] = messages.AppendResult{Message: orig, Duplicate: true}
 		}
-		return messages.AppendResult{Message: orig, Duplicate: true}, err
 	}
-	createdAt := nm.CreatedAt
-	if createdAt.IsZero() {
-		createdAt = s.now()
+	if err := s.insertFresh(ctx, t, msgs, fresh, results); err != nil {
+		return nil, err
 	}
-	var r messages.AppendResult
-	var err error
-	if s.db.savepoints() {
-		r, err = s.insertInSavepoint(ctx, t, nm, createdAt.UnixMilli())
-	} else {
-		r, err = insertMessage(ctx, t, nm, createdAt.UnixMilli(), false)
+	// Repeats of a client id inside the batch answer the first one.
+	for i, first := range firsts {
+		r := results[first]
+		results[i] = messages.AppendResult{Message: r.Message, Duplicate: r.Err == nil, Err: r.Err}
 	}
-	if err == nil && r.Err == nil && nm.ClientMsgID != "" {
-		stored[key] = true
-	}
-	return r, err
+	return results, nil
 }
 
-// insertInSavepoint inserts in a savepoint: when another process stores the
-// same client id between our check and our insert, the unique violation
-// rolls back this item alone, seq increment included, so seqs stay gapless;
-// the item then answers that process's message as a duplicate.
-func (s *store) insertInSavepoint(ctx context.Context, t tx, nm messages.NewMessage, createdAt int64) (messages.AppendResult, error) {
-	r, err := insertMessage(ctx, t, nm, createdAt, true)
-	if err == nil || !s.db.uniqueViolation(err) || nm.ClientMsgID == "" {
-		return r, err
+// splitDuplicates returns the items to insert, and for each repeat of a
+// client id within the batch, the index of its first occurrence.
+func (s *store) splitDuplicates(msgs []messages.NewMessage, stored map[clientKey]bool) (fresh []int, firsts map[int]int) {
+	seen := make(map[clientKey]int)
+	firsts = make(map[int]int)
+	for i, m := range msgs {
+		key := clientKey{m.SenderID, m.ClientMsgID}
+		switch {
+		case m.ClientMsgID == "":
+			fresh = append(fresh, i)
+		case stored[key]:
+		default:
+			if first, ok := seen[key]; ok {
+				firsts[i] = first
+				continue
+			}
+			seen[key] = i
+			fresh = append(fresh, i)
+		}
 	}
-	s.log.Debug("client id stored concurrently", "conversation_id", nm.ConversationID, "user_id", nm.SenderID)
-	if err := t.exec(ctx, `ROLLBACK TO SAVEPOINT append_item`); err != nil {
-		return messages.AppendResult{}, err
-	}
-	if err := t.exec(ctx, `RELEASE SAVEPOINT append_item`); err != nil {
-		return messages.AppendResult{}, err
-	}
-	orig, err := duplicateOf(ctx, t, nm)
-	if err == nil && orig == nil {
-		err = errors.New("unique violation but no message with that client id")
-	}
-	return messages.AppendResult{Message: orig, Duplicate: true}, err
+	return fresh, firsts
 }
 
-// insertMessage takes the conversation's next seq, stores the message and
-// moves the sender's watermark to it, in one pipeline; with savepoint, the
-// pipeline is wrapped in the savepoint append_item.
-func insertMessage(ctx context.Context, t tx, nm messages.NewMessage, createdAt int64, savepoint bool) (messages.AppendResult, error) {
-	msg := &messages.ChatMessage{
-		Id:             newID("m-"),
-		ConversationId: nm.ConversationID,
-		SenderId:       nm.SenderID,
-		Content:        nm.Content,
-		ClientMsgId:    nm.ClientMsgID,
-		CreatedAtMs:    createdAt,
+// insertFresh stores the new messages: membership of their senders, seqs
+// per conversation, the rows, and the senders' watermarks.
+func (s *store) insertFresh(ctx context.Context, t tx, msgs []messages.NewMessage, fresh []int, results []messages.AppendResult) error {
+	if len(fresh) == 0 {
+		return nil
 	}
-	next := &step{query: qNextSeq, args: []any{nm.ConversationID, nm.SenderID, createdAt}, dest: []any{&msg.Seq}}
-	steps := []*step{
-		next,
-		{query: qInsertMessage, args: []any{msg.ConversationId, msg.Id, msg.SenderId, nullable(msg.ClientMsgId), msg.Content, msg.CreatedAtMs}},
-		{query: qSenderWatermark, args: []any{msg.ConversationId, msg.SenderId}},
+	members, err := s.memberships(ctx, t, msgs, fresh)
+	if err != nil {
+		return err
 	}
-	if savepoint {
-		steps = slices.Concat([]*step{{query: `SAVEPOINT append_item`}}, steps, []*step{{query: `RELEASE SAVEPOINT append_item`}})
+	byConv := make(map[string][]int)
+	var convs []string
+	for _, i := range fresh {
+		c := msgs[i].ConversationID
+		if _, ok := byConv[c]; !ok {
+			convs = append(convs, c)
+		}
+		byConv[c] = append(byConv[c], i)
+	}
+	slices.Sort(convs) // the lock order
+	rows, err := s.placeAll(ctx, t, msgs, convs, byConv, members, results)
+	if err != nil {
+		return err
+	}
+	// The rows and the senders' watermarks go in one round trip.
+	if err := t.pipeline(ctx, append(insertSteps(rows), watermarkSteps(rows)...)); err != nil {
+		return fmt.Errorf("inserting messages: %w", err)
+	}
+	return nil
+}
+
+// placeAll gives seqs to the items whose sender is a member of their
+// conversation, taking each conversation's seqs in one statement, all sent
+// together; it refuses the other items.
+func (s *store) placeAll(ctx context.Context, t tx, msgs []messages.NewMessage, convs []string,
+	byConv map[string][]int, members map[memberKey]bool, results []messages.AppendResult) ([]*messages.ChatMessage, error) {
+	now := s.now().UnixMilli()
+	ok := make(map[string][]int, len(convs))
+	var taking []string
+	for _, c := range convs {
+		for _, i := range byConv[c] {
+			if members[memberKey{msgs[i].SenderID, c}] {
+				ok[c] = append(ok[c], i)
+			} else {
+				results[i].Err = fmt.Errorf("%s in %s: %w", msgs[i].SenderID, c, messages.ErrForbidden)
+			}
+		}
+		if len(ok[c]) > 0 {
+			taking = append(taking, c)
+		}
+	}
+	top := make([]int64, len(taking))
+	steps := make([]*step, len(taking))
+	for n, c := range taking {
+		// The conversation's activity is its newest message's time.
+		var latest int64
+		for _, i := range ok[c] {
+			latest = max(latest, createdAtMs(msgs[i], now))
+		}
+		steps[n] = &step{query: qTakeSeqs, args: []any{c, len(ok[c]), latest}, dest: []any{&top[n]}}
 	}
 	if err := t.pipeline(ctx, steps); err != nil {
-		return messages.AppendResult{}, fmt.Errorf("inserting message: %w", err)
+		return nil, fmt.Errorf("taking seqs: %w", err)
 	}
-	if next.noRow {
-		return refusal(ctx, t, nm)
+	var rows []*messages.ChatMessage
+	for n, c := range taking {
+		if steps[n].noRow {
+			ok[c] = nil // no such conversation
+			continue
+		}
+		rows = append(rows, placed(msgs, c, ok[c], top[n], now, results)...)
 	}
-	return messages.AppendResult{Message: msg}, nil
+	for _, c := range convs {
+		if len(ok[c]) == 0 {
+			if err := s.refuseAll(ctx, t, c, byConv[c], results); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return rows, nil
 }
 
-// refusal tells why no seq was taken: no such conversation, or the sender
-// is not a member.
-func refusal(ctx context.Context, t tx, nm messages.NewMessage) (messages.AppendResult, error) {
-	var n int
-	err := t.queryRow(ctx, qConversationCount, nm.ConversationID).Scan(&n)
-	switch {
-	case err != nil:
-		return messages.AppendResult{}, fmt.Errorf("checking conversation: %w", err)
-	case n == 0:
-		return messages.AppendResult{Err: fmt.Errorf("conversation %s: %w", nm.ConversationID, messages.ErrNotFound)}, nil
-	default:
-		return messages.AppendResult{Err: fmt.Errorf("%s in %s: %w", nm.SenderID, nm.ConversationID, messages.ErrForbidden)}, nil
+// createdAtMs is a message's time, the store's clock when it has none.
+func createdAtMs(m messages.NewMessage, now int64) int64 {
+	if m.CreatedAt.IsZero() {
+		return now
 	}
+	return m.CreatedAt.UnixMilli()
+}
+
+// placed builds the rows of one conversation's items, whose seqs end at top.
+func placed(msgs []messages.NewMessage, conv string, items []int, top, now int64, results []messages.AppendResult) []*messages.ChatMessage {
+	rows := make([]*messages.ChatMessage, len(items))
+	for n, i := range items {
+		m := msgs[i]
+		rows[n] = &messages.ChatMessage{
+			Id: newMessageID(), ConversationId: conv, Seq: top - int64(len(items)) + int64(n) + 1,
+			SenderId: m.SenderID, Content: m.Content, ClientMsgId: m.ClientMsgID, CreatedAtMs: createdAtMs(m, now),
+		}
+		results[i] = messages.AppendResult{Message: rows[n]}
+	}
+	return rows
+}
+
+// refuseAll answers every item of a conversation that took no seq: not
+// found when the conversation does not exist, else each was refused as a
+// non-member already.
+func (s *store) refuseAll(ctx context.Context, t tx, conv string, items []int, results []messages.AppendResult) error {
+	var n int
+	if err := t.queryRow(ctx, qConversationCount, conv).Scan(&n); err != nil {
+		return fmt.Errorf("checking conversation: %w", err)
+	}
+	if n == 0 {
+		for _, i := range items {
+			results[i] = messages.AppendResult{Err: fmt.Errorf("conversation %s: %w", conv, messages.ErrNotFound)}
+		}
+	}
+	return nil
+}
+
+// memberships returns which (sender, conversation) pairs of the items are
+// memberships. A conversation's members never change, so a membership
+// found once is remembered and costs no query again.
+func (s *store) memberships(ctx context.Context, t tx, msgs []messages.NewMessage, items []int) (map[memberKey]bool, error) {
+	pairs := make(map[memberKey]bool)
+	var args []any
+	for _, i := range items {
+		k := memberKey{msgs[i].SenderID, msgs[i].ConversationID}
+		if _, ok := pairs[k]; ok {
+			continue
+		}
+		pairs[k] = s.members.has(k)
+		if !pairs[k] {
+			args = append(args, msgs[i].ConversationID, msgs[i].SenderID)
+		}
+	}
+	for len(args) > 0 {
+		chunk := args[:min(len(args), 2*chunkSize)]
+		args = args[len(chunk):]
+		err := each(ctx, t, func(rs rows) error {
+			var k memberKey
+			err := rs.Scan(&k.conv, &k.user)
+			pairs[k] = true
+			s.members.add(k)
+			return err
+		}, `SELECT conversation_id, user_id FROM conversation_members
+			WHERE (conversation_id, user_id) IN (VALUES `+pairList(len(chunk)/2)+`)`, chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("checking memberships: %w", err)
+		}
+	}
+	return pairs, nil
+}
+
+// memberCache remembers memberships found, up to a bound: past it, it
+// starts over rather than grow without end.
+type memberCache struct {
+	mu   sync.Mutex
+	seen map[memberKey]struct{}
+}
+
+const memberCacheSize = 200_000
+
+func (c *memberCache) has(k memberKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.seen[k]
+	return ok
+}
+
+func (c *memberCache) add(k memberKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil || len(c.seen) >= memberCacheSize {
+		c.seen = make(map[memberKey]struct{})
+	}
+	c.seen[k] = struct{}{}
+}
+
+// pairList is "($1, $2), ($3, $4), ..." for n pairs.
+func pairList(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = "(" + placeholders(2*i+1, 2) + ")"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// messageFields is the number of columns insertRows binds per message.
+const messageFields = 7
+
+// insertSteps are the multi-row INSERTs of the messages.
+func insertSteps(rows []*messages.ChatMessage) []*step {
+	per := chunkSize / messageFields * 2
+	var steps []*step
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), per)]
+		rows = rows[len(chunk):]
+		values := make([]string, len(chunk))
+		args := make([]any, 0, len(chunk)*messageFields)
+		for i, m := range chunk {
+			values[i] = "(" + placeholders(i*messageFields+1, messageFields) + ")"
+			args = append(args, m.ConversationId, m.Seq, m.Id, m.SenderId, nullable(m.ClientMsgId), m.Content, m.CreatedAtMs)
+		}
+		steps = append(steps, &step{query: `INSERT INTO messages (conversation_id, seq, id, sender_id, client_msg_id, content, created_at_ms)
+			VALUES ` + strings.Join(values, ", "), args: args})
+	}
+	return steps
+}
+
+// watermarkSteps move each sender's watermark to its newest message of the
+// batch, in one statement per chunk: a statement costs SQLite as much as a
+// row. Each conversation's row is locked already (seqs were taken), so the
+// order of these updates cannot deadlock with another process.
+func watermarkSteps(rows []*messages.ChatMessage) []*step {
+	newest := make(map[memberKey]int64)
+	for _, m := range rows {
+		k := memberKey{m.SenderId, m.ConversationId}
+		newest[k] = max(newest[k], m.Seq)
+	}
+	keys := make([]memberKey, 0, len(newest))
+	for k := range newest {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b memberKey) int { // the lock order
+		return cmp.Or(cmp.Compare(a.conv, b.conv), cmp.Compare(a.user, b.user))
+	})
+	var steps []*step
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), chunkSize/3)]
+		keys = keys[len(chunk):]
+		values := make([]string, len(chunk))
+		args := make([]any, 0, 3*len(chunk))
+		for i, k := range chunk {
+			values[i] = fmt.Sprintf("(CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS BIGINT))", 3*i+1, 3*i+2, 3*i+3)
+			args = append(args, k.conv, k.user, newest[k])
+		}
+		// VALUES columns are column1, column2, ... in both dialects.
+		steps = append(steps, &step{query: `UPDATE conversation_members SET last_read_seq = v.column3
+			FROM (VALUES ` + strings.Join(values, ", ") + `) AS v
+			WHERE conversation_id = v.column1 AND user_id = v.column2 AND last_read_seq < v.column3`, args: args})
+	}
+	return steps
 }
 
 // storedClientIDs returns which client ids of the batch are already
@@ -176,36 +365,24 @@ func refusal(ctx context.Context, t tx, nm messages.NewMessage) (messages.Append
 func storedClientIDs(ctx context.Context, t tx, msgs []messages.NewMessage) (map[clientKey]bool, error) {
 	stored := make(map[clientKey]bool)
 	var args []any
-	flush := func() error {
-		if len(args) == 0 {
-			return nil
+	for _, m := range msgs {
+		if m.ClientMsgID != "" {
+			args = append(args, m.SenderID, m.ClientMsgID)
 		}
-		pairs := make([]string, 0, len(args)/2)
-		for i := 1; i < len(args); i += 2 {
-			pairs = append(pairs, "("+placeholders(i, 2)+")")
-		}
+	}
+	for len(args) > 0 {
+		chunk := args[:min(len(args), 2*chunkSize)]
+		args = args[len(chunk):]
 		err := each(ctx, t, func(rs rows) error {
 			var k clientKey
 			err := rs.Scan(&k.sender, &k.clientMsgID)
 			stored[k] = true
 			return err
 		}, `SELECT sender_id, client_msg_id FROM messages
-			WHERE (sender_id, client_msg_id) IN (VALUES `+strings.Join(pairs, ", ")+`)`, args...)
-		args = args[:0]
-		return err
-	}
-	for _, m := range msgs {
-		if m.ClientMsgID == "" {
-			continue
+			WHERE (sender_id, client_msg_id) IN (VALUES `+pairList(len(chunk)/2)+`)`, chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("looking up client ids: %w", err)
 		}
-		if args = append(args, m.SenderID, m.ClientMsgID); len(args) == 2*chunkSize {
-			if err := flush(); err != nil {
-				return nil, fmt.Errorf("looking up client ids: %w", err)
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return nil, fmt.Errorf("looking up client ids: %w", err)
 	}
 	return stored, nil
 }

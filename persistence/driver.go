@@ -71,9 +71,6 @@ type backend interface {
 	beginRead(ctx context.Context) (tx, error)
 	// reader runs single statements outside a transaction.
 	reader() querier
-	// savepoints tells whether an item of a batch must be isolated in a
-	// savepoint, because a concurrent process may make it fail.
-	savepoints() bool
 	// lockClause is appended to a SELECT that must lock its row.
 	lockClause() string
 	// uniqueViolation, retryable and unavailable classify driver errors.

@@ -17,10 +17,11 @@ const maxTxAttempts = 4
 // store is the dialect-independent implementation of the Store interface;
 // SQLite and Postgres embed it.
 type store struct {
-	db     backend
-	log    *slog.Logger
-	now    func() time.Time
-	closed atomic.Bool
+	db      backend
+	log     *slog.Logger
+	now     func() time.Time
+	closed  atomic.Bool
+	members memberCache
 }
 
 func newStore(db backend, logger *slog.Logger) *store {
@@ -51,9 +52,16 @@ func (s *store) Close() error {
 // than once (after a deadlock with another process), so it must build its
 // results from scratch each time.
 func (s *store) inWriteTx(ctx context.Context, fn func(tx) error) error {
+	return s.inWriteTxRetrying(ctx, nil, fn)
+}
+
+// inWriteTxRetrying is inWriteTx that also retries on the errors also
+// reports.
+func (s *store) inWriteTxRetrying(ctx context.Context, also func(error) bool, fn func(tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.runTx(ctx, s.db.beginWrite, fn)
-		if err == nil || attempt == maxTxAttempts || !s.db.retryable(err) {
+		retry := err != nil && (s.db.retryable(err) || also != nil && also(err))
+		if !retry || attempt == maxTxAttempts {
 			return err
 		}
 		s.log.Debug("retrying write transaction", "attempt", attempt, "err", err)
@@ -90,6 +98,25 @@ func (s *store) runTx(ctx context.Context, begin func(context.Context) (tx, erro
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// sortableEncoding is base32 in ASCII order, so that encoded ids sort as
+// their bytes do.
+var sortableEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// newMessageID returns "m-" followed by 26 characters: 48 bits of the time
+// in milliseconds, then 80 random bits. Unique across processes without
+// coordination, and increasing with time, so that inserting one touches the
+// right edge of the id index rather than a random page of it (with random
+// ids, every message of a commit dirtied a page of its own).
+func newMessageID() string {
+	var b [16]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	_, _ = rand.Read(b[6:])
+	return "m-" + sortableEncoding.EncodeToString(b[:])
+}
 
 // newID returns prefix followed by 26 characters of 128 random bits: unique
 // across processes without coordination, and a valid id of PROTOCOL.md.

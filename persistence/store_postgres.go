@@ -72,10 +72,6 @@ func (d *pgDB) beginRead(ctx context.Context) (tx, error) {
 
 func (d *pgDB) reader() querier { return pgQuerier{d.pool} }
 
-// savepoints is true: another node may store the same client id between our
-// check and our insert.
-func (d *pgDB) savepoints() bool { return true }
-
 func (d *pgDB) lockClause() string { return " FOR UPDATE" }
 
 func (d *pgDB) uniqueViolation(err error) bool { return sqlState(err) == "23505" }

@@ -97,7 +97,7 @@ type sqliteDB struct {
 
 // batchStatements are prepared once on the writer.
 var batchStatements = []string{
-	qNextSeq, qInsertMessage, qSenderWatermark, qSetWatermark, qConversationCount, qByClientID,
+	qTakeSeqs, qSetWatermark, qConversationCount, qByClientID,
 	qMembers, qLastSeq, qWatermark, qCoveredSenders,
 	upsertUser, qInsertConversation, qInsertMember,
 }
@@ -135,10 +135,6 @@ func (d *sqliteDB) beginRead(ctx context.Context) (tx, error) {
 }
 
 func (d *sqliteDB) reader() querier { return sqlQuerier{r: d.read} }
-
-// savepoints is false: with a single writer no other transaction can store
-// the same client id between the check and the insert.
-func (d *sqliteDB) savepoints() bool { return false }
 
 // lockClause is empty: SQLite locks the whole database for the writer.
 func (d *sqliteDB) lockClause() string { return "" }
