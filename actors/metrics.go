@@ -8,6 +8,7 @@ type metrics struct {
 	presenceChanges prometheus.Counter
 	fanoutBatch     prometheus.Histogram
 	framesPushed    prometheus.Counter
+	fanout          prometheus.Histogram
 	storeBatch      prometheus.Histogram
 	storeLatency    prometheus.Histogram
 }
@@ -31,6 +32,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "presenced_actor_frames_pushed_total",
 			Help: "Frames the actors queued on connections.",
 		}),
+		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "presenced_presence_fanout_seconds",
+			Help:    "Time the registry takes to queue one presence change for every viewer connection that sees it.",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 2, 18),
+		}),
 		storeBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "presenced_store_batch_writes",
 			Help:    "Writes (messages, read marks, user records) committed together by the persistence actor.",
@@ -43,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.usersOnline, m.presenceChanges, m.fanoutBatch, m.framesPushed, m.storeBatch, m.storeLatency)
+		reg.MustRegister(m.usersOnline, m.presenceChanges, m.fanoutBatch, m.framesPushed, m.fanout, m.storeBatch, m.storeLatency)
 	}
 	return m
 }

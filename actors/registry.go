@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -100,7 +101,9 @@ func (r *registry) Receive(c actor.Context) {
 	case *actor.Started:
 		r.flush = newFlusher(r.env, c.Self())
 	case *messages.PresenceChanged:
+		start := time.Now()
 		r.changed(m.Presence)
+		r.env.metrics.fanout.Observe(time.Since(start).Seconds())
 	case *messages.ViewerJoin:
 		r.join(c, m)
 	case *messages.ViewerLeave:

@@ -27,6 +27,12 @@ const stallAfter = 250 * time.Millisecond
 // burstFactor bounds the queue however well the writer progresses.
 const burstFactor = 4
 
+// queued is a frame waiting to be written, and when it was queued.
+type queued struct {
+	frame []byte
+	at    int64 // unix ns
+}
+
 // conn is one WebSocket connection. Its reader goroutine owns its lifecycle:
 // it starts the writer, and on its way out ends the session and the socket.
 // Reading, handling and writing run as jobs on the server's workers, so an
@@ -38,8 +44,8 @@ type conn struct {
 
 	mu          sync.Mutex
 	ws          *websocket.Conn // nil until the upgrade completes
-	queue       [][]byte
-	spare       [][]byte
+	queue       []queued
+	spare       []queued
 	writing     bool
 	closing     bool // Close was called: nothing more is queued
 	closeFrame  []byte
@@ -77,7 +83,7 @@ func (c *conn) Push(frame []byte) bool {
 		c.Close(actors.ClosePolicy, "send queue full: reading too slowly")
 		return false
 	}
-	c.queue = append(c.queue, frame)
+	c.queue = append(c.queue, queued{frame, time.Now().UnixNano()})
 	if !c.readyClosed {
 		c.readyClosed = true
 		close(c.ready)
@@ -149,12 +155,13 @@ func (c *conn) writeLoop() {
 		ws := c.ws
 		c.mu.Unlock()
 
-		for i, f := range batch {
-			if err := c.write(ws, f); err != nil {
+		for i, q := range batch {
+			if err := c.write(ws, q.frame); err != nil {
 				c.abort(err)
 				return
 			}
-			batch[i] = nil
+			c.srv.metrics.frameWait.Observe(float64(time.Now().UnixNano()-q.at) / 1e9)
+			batch[i] = queued{}
 		}
 		if closeFrame != nil {
 			deadline := time.Now().Add(c.srv.opts.WriteTimeout)

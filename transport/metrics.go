@@ -16,6 +16,7 @@ type metrics struct {
 	framesOut   *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	slowClosed  prometheus.Counter
+	frameWait   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, engine *actors.Engine) *metrics {
@@ -32,6 +33,11 @@ func newMetrics(reg prometheus.Registerer, engine *actors.Engine) *metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "presenced_errors_total", Help: "Errors answered to clients, by code.",
 		}, []string{"code"}),
+		frameWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "presenced_frame_wait_seconds",
+			Help:    "Time from a frame queued for a client to its write completed: the server's side of delivery latency.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
 		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "presenced_slow_connections_closed_total", Help: "Connections closed for reading too slowly: their send queue filled up or a write timed out.",
 		}),
@@ -40,7 +46,7 @@ func newMetrics(reg prometheus.Registerer, engine *actors.Engine) *metrics {
 		m.errors.WithLabelValues(string(c))
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.errors, m.slowClosed)
+		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.errors, m.slowClosed, m.frameWait)
 	}
 	return m
 }
