@@ -78,7 +78,9 @@ func waitStatus(b *testing.B, c *wstest.Client, user, want string) {
 		if f.Type != "presence:update" {
 			continue
 		}
-		var d struct{ Users []struct{ UserID, Status string } }
+		var d struct {
+			Users []struct{ UserID, Status string }
+		}
 		f.Decode(b, &d)
 		for _, u := range d.Users {
 			if u.UserID == user && u.Status == want {

@@ -93,7 +93,9 @@ type watcher struct {
 	at   map[string]time.Time
 }
 
-func watch(c *wstest.Client) *watcher { return &watcher{c: c, seen: map[string]string{}, at: map[string]time.Time{}} }
+func watch(c *wstest.Client) *watcher {
+	return &watcher{c: c, seen: map[string]string{}, at: map[string]time.Time{}}
+}
 
 // until waits until user's shown status is want, and returns when it first was.
 func (w *watcher) until(t *testing.T, user, want string, within time.Duration) time.Time {

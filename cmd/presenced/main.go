@@ -13,22 +13,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/presenced/presenced/config"
 )
 
-// gcPercent is the garbage collector's target unless GOGC says otherwise.
-// A presence server's heap is mostly long-lived connection state; Go's
-// default (100) lets the heap grow to twice that between collections, and
-// the connections' memory with it. Half that costs a little CPU.
-const gcPercent = 50
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
 	os.Exit(realMain(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
@@ -59,6 +49,11 @@ func realMain(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if os.Getenv("GOGC") == "" {
+		tuned := make(chan struct{})
+		go func() { defer close(tuned); tuneGC(ctx) }()
+		defer func() { stop(); <-tuned }()
+	}
 	if err := run(ctx, cfg, stderr, nil); err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
