@@ -24,7 +24,9 @@ func TestHandWrittenFramesAreValidJSON(t *testing.T) {
 			t.Fatalf("%s: %v in %s", name, err, frame)
 		}
 	}
-	var got struct{ Data struct{ Message *WireMessage } }
+	var got struct {
+		Data struct{ Message *WireMessage }
+	}
 	if err := json.Unmarshal(NewMessageFrame(m), &got); err != nil {
 		t.Fatal(err)
 	}
