@@ -17,6 +17,8 @@ build:
 # the store conformance suite against PostgreSQL (PRESENCED_TEST_POSTGRES_URL),
 # and the dashboard in a real Chromium (apt-get install -y chromium).
 test:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) -count=1 -timeout 20m ./...
 ifneq (,$(findstring -race,$(TEST_FLAGS)))
