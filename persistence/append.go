@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/presenced/presenced/messages"
@@ -251,17 +250,16 @@ func (s *store) memberships(ctx context.Context, t tx, msgs []messages.NewMessag
 			args = append(args, msgs[i].ConversationID, msgs[i].SenderID)
 		}
 	}
-	for len(args) > 0 {
-		chunk := args[:min(len(args), 2*chunkSize)]
-		args = args[len(chunk):]
+	for _, n := range qMemberships.chunks(len(args) / 2) {
+		chunk := args[:2*n]
+		args = args[2*n:]
 		err := each(ctx, t, func(rs rows) error {
 			var k memberKey
 			err := rs.Scan(&k.conv, &k.user)
 			pairs[k] = true
 			s.members.add(k)
 			return err
-		}, `SELECT conversation_id, user_id FROM conversation_members
-			WHERE (conversation_id, user_id) IN (VALUES `+pairList(len(chunk)/2)+`)`, chunk...)
+		}, qMemberships.text(n), chunk...)
 		if err != nil {
 			return nil, fmt.Errorf("checking memberships: %w", err)
 		}
@@ -294,33 +292,20 @@ func (c *memberCache) add(k memberKey) {
 	c.seen[k] = struct{}{}
 }
 
-// pairList is "($1, $2), ($3, $4), ..." for n pairs.
-func pairList(n int) string {
-	parts := make([]string, n)
-	for i := range parts {
-		parts[i] = "(" + placeholders(2*i+1, 2) + ")"
-	}
-	return strings.Join(parts, ", ")
-}
-
-// messageFields is the number of columns insertRows binds per message.
+// messageFields is the number of columns qInsertMessages binds per message.
 const messageFields = 7
 
 // insertSteps are the multi-row INSERTs of the messages.
 func insertSteps(rows []*messages.ChatMessage) []*step {
-	per := chunkSize / messageFields * 2
 	var steps []*step
-	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), per)]
-		rows = rows[len(chunk):]
-		values := make([]string, len(chunk))
-		args := make([]any, 0, len(chunk)*messageFields)
-		for i, m := range chunk {
-			values[i] = "(" + placeholders(i*messageFields+1, messageFields) + ")"
+	for _, n := range qInsertMessages.chunks(len(rows)) {
+		chunk := rows[:n]
+		rows = rows[n:]
+		args := make([]any, 0, n*messageFields)
+		for _, m := range chunk {
 			args = append(args, m.ConversationId, m.Seq, m.Id, m.SenderId, nullable(m.ClientMsgId), m.Content, m.CreatedAtMs)
 		}
-		steps = append(steps, &step{query: `INSERT INTO messages (conversation_id, seq, id, sender_id, client_msg_id, content, created_at_ms)
-			VALUES ` + strings.Join(values, ", "), args: args})
+		steps = append(steps, &step{query: qInsertMessages.text(n), args: args})
 	}
 	return steps
 }
@@ -343,19 +328,14 @@ func watermarkSteps(rows []*messages.ChatMessage) []*step {
 		return cmp.Or(cmp.Compare(a.conv, b.conv), cmp.Compare(a.user, b.user))
 	})
 	var steps []*step
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), chunkSize/3)]
-		keys = keys[len(chunk):]
-		values := make([]string, len(chunk))
-		args := make([]any, 0, 3*len(chunk))
-		for i, k := range chunk {
-			values[i] = fmt.Sprintf("(CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS BIGINT))", 3*i+1, 3*i+2, 3*i+3)
+	for _, n := range qSetWatermarks.chunks(len(keys)) {
+		chunk := keys[:n]
+		keys = keys[n:]
+		args := make([]any, 0, 3*n)
+		for _, k := range chunk {
 			args = append(args, k.conv, k.user, newest[k])
 		}
-		// VALUES columns are column1, column2, ... in both dialects.
-		steps = append(steps, &step{query: `UPDATE conversation_members SET last_read_seq = v.column3
-			FROM (VALUES ` + strings.Join(values, ", ") + `) AS v
-			WHERE conversation_id = v.column1 AND user_id = v.column2 AND last_read_seq < v.column3`, args: args})
+		steps = append(steps, &step{query: qSetWatermarks.text(n), args: args})
 	}
 	return steps
 }
@@ -370,16 +350,15 @@ func storedClientIDs(ctx context.Context, t tx, msgs []messages.NewMessage) (map
 			args = append(args, m.SenderID, m.ClientMsgID)
 		}
 	}
-	for len(args) > 0 {
-		chunk := args[:min(len(args), 2*chunkSize)]
-		args = args[len(chunk):]
+	for _, n := range qStoredClientIDs.chunks(len(args) / 2) {
+		chunk := args[:2*n]
+		args = args[2*n:]
 		err := each(ctx, t, func(rs rows) error {
 			var k clientKey
 			err := rs.Scan(&k.sender, &k.clientMsgID)
 			stored[k] = true
 			return err
-		}, `SELECT sender_id, client_msg_id FROM messages
-			WHERE (sender_id, client_msg_id) IN (VALUES `+pairList(len(chunk)/2)+`)`, chunk...)
+		}, qStoredClientIDs.text(n), chunk...)
 		if err != nil {
 			return nil, fmt.Errorf("looking up client ids: %w", err)
 		}

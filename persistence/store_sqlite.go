@@ -95,12 +95,21 @@ type sqliteDB struct {
 	stmts map[string]*sql.Stmt
 }
 
-// batchStatements are prepared once on the writer.
-var batchStatements = []string{
-	qTakeSeqs, qSetWatermark, qConversationCount, qByClientID,
-	qMembers, qLastSeq, qWatermark, qCoveredSenders,
-	upsertUser, qInsertConversation, qInsertMember,
-}
+// batchStatements are prepared once on the writer: the fixed ones, and
+// every size of the sized ones.
+var batchStatements = func() []string {
+	qs := []string{
+		qTakeSeqs, qSetWatermark, qConversationCount, qByClientID,
+		qMembers, qLastSeq, qWatermark, qCoveredSenders,
+		upsertUser, qInsertConversation, qInsertMember,
+	}
+	for _, sq := range sizedQueries {
+		for _, t := range sq.texts {
+			qs = append(qs, t)
+		}
+	}
+	return qs
+}()
 
 // prepare prepares batchStatements; the writer's single connection must be
 // free, so it runs at open, before any transaction.

@@ -1,0 +1,36 @@
+package persistence
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestSizedQueryChunksCoverEveryRowWithKnownTexts(t *testing.T) {
+	q := newSizedQuery(128, func(n int) string { return strings.Repeat("x", n) })
+	for rows := range 1000 {
+		lens := q.chunks(rows)
+		sum := 0
+		for _, n := range lens {
+			if _, ok := q.texts[n]; !ok {
+				t.Fatalf("%d rows: chunk of %d has no text", rows, n)
+			}
+			sum += n
+		}
+		if sum != rows {
+			t.Fatalf("%d rows: chunks %v cover %d", rows, lens, sum)
+		}
+		if !slices.IsSortedFunc(lens, func(a, b int) int { return b - a }) {
+			t.Fatalf("%d rows: chunks %v not largest first", rows, lens)
+		}
+	}
+	if got := q.chunks(300); !slices.Equal(got, []int{128, 128, 32, 8, 4}) {
+		t.Fatalf("300 rows: %v", got)
+	}
+}
+
+func TestValueRowsNumbersPlaceholdersAcrossRows(t *testing.T) {
+	if got, want := valueRows(2, 2, nil), "($1, $2), ($3, $4)"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
