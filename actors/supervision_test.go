@@ -1,6 +1,10 @@
 package actors
 
 import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -63,4 +67,45 @@ func TestRepeatedFailuresCloseTheUsersConnectionsOnly(t *testing.T) {
 	}
 	// alice reconnects to a fresh actor.
 	h.connect("alice", client)
+}
+
+func TestShutdownEndsUsersWithoutCallingItFailure(t *testing.T) {
+	logs := &errorLog{}
+	h := newHarness(t, func(o *Options) { o.Logger = slog.New(logs) })
+	alice, _ := h.connect("alice", client)
+	bob, _ := h.connect("bob", client)
+
+	if err := h.e.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*probe{alice, bob} {
+		if closed, code := p.isClosed(); !closed || code != CloseServiceRestart {
+			t.Fatalf("connection closed=%v with %d, want %d (service restart)", closed, code, CloseServiceRestart)
+		}
+	}
+	if got := logs.errors(); len(got) > 0 {
+		t.Fatalf("shutdown logged errors: %q", got)
+	}
+}
+
+// errorLog records the messages of ERROR records.
+type errorLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *errorLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelError }
+func (l *errorLog) WithAttrs([]slog.Attr) slog.Handler            { return l }
+func (l *errorLog) WithGroup(string) slog.Handler                 { return l }
+func (l *errorLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, r.Message)
+	return nil
+}
+
+func (l *errorLog) errors() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.msgs)
 }

@@ -38,6 +38,9 @@ type usersActor struct {
 	props    *actor.Props // every user actor's: one, shared
 	children map[string]*child
 	byPID    map[string]string // child PID id → user id
+	// ending is set once the supervisor itself stops (shutdown): its
+	// children end with it, and that is no failure.
+	ending bool
 }
 
 type child struct {
@@ -101,6 +104,8 @@ func (a *usersActor) Receive(c actor.Context) {
 		}
 	case *stopAck:
 		a.stopped(c, m)
+	case *actor.Stopping:
+		a.ending = true
 	case *actor.Terminated:
 		a.terminated(c, m)
 	}
@@ -184,8 +189,14 @@ func (a *usersActor) terminated(c actor.Context, m *actor.Terminated) {
 	}
 	ch := a.children[user]
 	a.forget(user, m.Who)
-	if ch.stopping {
+	if ch.stopping && !a.ending {
 		a.release(c, user, ch)
+		return
+	}
+	if a.ending {
+		for _, h := range ch.held {
+			answerAbsentTo(c, h.sender, user, h.msg)
+		}
 		return
 	}
 	a.env.log.Error("user actor stopped after repeated failures; closing its connections", "user_id", user)
