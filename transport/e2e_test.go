@@ -65,23 +65,7 @@ func start(t testing.TB, tweak ...func(*config)) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := transport.New(cfg.transport, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := e.Shutdown(ctx); err != nil {
-			t.Errorf("engine shutdown: %v", err)
-		}
-		if err := srv.Wait(ctx); err != nil {
-			t.Errorf("transport wait: %v", err)
-		}
-		hs.Close()
-		_ = store.Close()
-	})
+	hs := wstest.Serve(t, e, cfg.transport, store)
 	return &server{t: t, http: hs, clock: clock, e: e, reg: reg}
 }
 

@@ -7,18 +7,11 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/wstest"
+	"github.com/presenced/presenced/messages"
 )
 
-type message struct {
-	ID             string   `json:"id"`
-	ConversationID string   `json:"conversationId"`
-	Seq            int64    `json:"seq"`
-	SenderID       string   `json:"senderId"`
-	Content        string   `json:"content"`
-	ClientMsgID    string   `json:"clientMsgId"`
-	CreatedAt      int64    `json:"createdAt"`
-	ReadBy         []string `json:"readBy"`
-}
+// message is the Message object of PROTOCOL.md.
+type message = messages.WireMessage
 
 type sent struct {
 	ConversationID string  `json:"conversationId"`

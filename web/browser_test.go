@@ -385,28 +385,11 @@ func startServerOn(t *testing.T, auth transport.AuthOptions, store actors.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := transport.New(transport.Options{
+	return wstest.Serve(t, engine, transport.Options{
 		Auth:       auth,
 		Visibility: "contacts",
 		UI:         web.Handler(),
-	}, engine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := engine.Shutdown(ctx); err != nil {
-			t.Errorf("engine shutdown: %v", err)
-		}
-		if err := srv.Wait(ctx); err != nil {
-			t.Errorf("transport wait: %v", err)
-		}
-		hs.Close()
-		_ = store.Close()
-	})
-	return hs
+	}, store)
 }
 
 // seedMessages has from send n messages to to over a real WebSocket, each

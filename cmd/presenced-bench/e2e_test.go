@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/actors"
+	"github.com/presenced/presenced/internal/wstest"
 	"github.com/presenced/presenced/persistence"
 	"github.com/presenced/presenced/transport"
 )
@@ -48,24 +48,7 @@ func startServer(t *testing.T, jwtSecret ...string) string {
 	if len(jwtSecret) > 0 {
 		auth = transport.AuthOptions{Mode: transport.AuthJWT, Secret: []byte(jwtSecret[0])}
 	}
-	srv, err := transport.New(transport.Options{Auth: auth, Visibility: "all"}, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := e.Shutdown(ctx); err != nil {
-			t.Errorf("engine shutdown: %v", err)
-		}
-		if err := srv.Wait(ctx); err != nil {
-			t.Errorf("transport wait: %v", err)
-		}
-		hs.Close()
-		_ = store.Close()
-	})
-	return hs.URL
+	return wstest.Serve(t, e, transport.Options{Auth: auth, Visibility: "all"}, store).URL
 }
 
 // bench runs the tool with args against url and returns its JSON result,

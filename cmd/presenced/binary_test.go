@@ -158,28 +158,22 @@ func TestAcknowledgedMessagesSurviveKill9(t *testing.T) {
 			flags := storeFlags(t)
 			p := startProc(t, flags...)
 			conv := p.post(t, "/v1/conversations", "user=alice&role=CLIENT", `{"memberIds":["alice","bob"]}`)["conversationId"].(string)
-			acked := sendUntilKilled(t, p, conv, 400, 120)
+			acked := sendUntilKilled(t, p, "alice", conv, 400, 120)
 			if len(acked) < 120 {
 				t.Fatalf("only %d acks before the kill", len(acked))
 			}
 
 			p2 := startProc(t, flags...)
-			stored := history(t, p2, conv, "alice")
-			for id, seq := range acked {
-				if got, ok := stored[id]; !ok || got != seq {
-					t.Fatalf("acknowledged message %s (seq %d) is %v in history after kill -9", id, seq, got)
-				}
-			}
-			t.Logf("%d acknowledged, %d stored after kill -9", len(acked), len(stored))
+			checkAcked(t, acked, history(t, p2, conv, "alice"))
 		})
 	}
 }
 
-// sendUntilKilled streams n sends from alice and SIGKILLs the server after
+// sendUntilKilled streams n sends from user and SIGKILLs the server after
 // killAfter acks; it returns clientMsgId → seq of every acknowledged message.
-func sendUntilKilled(t *testing.T, p *proc, conv string, n, killAfter int) map[string]int64 {
+func sendUntilKilled(t *testing.T, p *proc, user, conv string, n, killAfter int) map[string]int64 {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+p.addr+"/ws?user=alice&role=CLIENT", nil)
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+p.addr+"/ws?user="+user+"&role=CLIENT", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +233,18 @@ func sendUntilKilled(t *testing.T, p *proc, conv string, n, killAfter int) map[s
 	}
 	<-readDone
 	return acked
+}
+
+// checkAcked fails unless every acknowledged message is in stored (both
+// clientMsgId → seq) with its seq.
+func checkAcked(t *testing.T, acked, stored map[string]int64) {
+	t.Helper()
+	for id, seq := range acked {
+		if got, ok := stored[id]; !ok || got != seq {
+			t.Fatalf("acknowledged message %s (seq %d) is %v in history after kill -9", id, seq, got)
+		}
+	}
+	t.Logf("%d acknowledged before the kill, all in history (%d stored)", len(acked), len(stored))
 }
 
 // history pages through a conversation and returns clientMsgId → seq,

@@ -8,11 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/presenced/presenced/internal/pgtest"
 	"github.com/presenced/presenced/internal/wstest"
@@ -148,7 +145,7 @@ func TestClusterOfThreeProcessesSurvivesKill9(t *testing.T) {
 
 	conv := live[0].post(t, "/v1/conversations", "user=sender&role=CLIENT", `{"memberIds":["sender","reader"]}`)["conversationId"].(string)
 	reader := live[0].dial(t, "reader", "CLIENT")
-	acked := streamThenKill(t, doomed, conv, 300, 80)
+	acked := sendUntilKilled(t, doomed, "sender", conv, 300, 80)
 
 	killed := time.Now()
 	for _, u := range lost {
@@ -170,65 +167,5 @@ func TestClusterOfThreeProcessesSurvivesKill9(t *testing.T) {
 	reader.Until("new_message")
 	_ = back
 
-	stored := history(t, live[0], conv, "reader")
-	for id, seq := range acked {
-		if got, ok := stored[id]; !ok || got != seq {
-			t.Fatalf("acknowledged message %s (seq %d) is %v in history after kill -9", id, seq, got)
-		}
-	}
-	t.Logf("%d acknowledged before the kill, all in history (%d stored)", len(acked), len(stored))
-}
-
-// streamThenKill sends n messages from "sender" connected to p and kills p
-// with SIGKILL after killAfter acks; it returns clientMsgId → seq of the
-// acknowledged ones.
-func streamThenKill(t *testing.T, p *proc, conv string, n, killAfter int) map[string]int64 {
-	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+p.addr+"/ws?user=sender&role=CLIENT", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	acked := make(map[string]int64)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			_, b, err := ws.ReadMessage()
-			if err != nil {
-				return
-			}
-			var f struct {
-				Type string
-				Data struct {
-					Message struct {
-						ClientMsgID string
-						Seq         int64
-					}
-				}
-			}
-			if json.Unmarshal(b, &f) == nil && f.Type == "message:sent" {
-				acked[f.Data.Message.ClientMsgID] = f.Data.Message.Seq
-				if len(acked) == killAfter {
-					_ = p.cmd.Process.Signal(syscall.SIGKILL)
-				}
-			}
-		}
-	}()
-	for i := range n {
-		frame := fmt.Sprintf(`{"type":"send_message","data":{"conversationId":%q,"content":"c%d","clientMsgId":"k%d"}}`, conv, i, i)
-		if ws.WriteMessage(websocket.TextMessage, []byte(frame)) != nil {
-			break
-		}
-		if i%10 == 9 {
-			time.Sleep(2 * time.Millisecond) // pace the stream so the kill lands mid-way
-		}
-	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the member was not killed (%d acks):\n%s", len(acked), p.log())
-	}
-	<-done
-	return acked
+	checkAcked(t, acked, history(t, live[0], conv, "reader"))
 }
