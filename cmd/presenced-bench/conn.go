@@ -239,15 +239,6 @@ func (c *conn) write(b []byte) error {
 	return nil
 }
 
-// writeJSON sends v as one text frame.
-func (c *conn) writeJSON(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encoding a frame: %w", err)
-	}
-	return c.write(b)
-}
-
 // close says goodbye (1000), closes the socket and waits for the reader.
 // Safe to call more than once.
 func (c *conn) close() {
@@ -328,9 +319,7 @@ func forEach(ctx context.Context, n, par int, f func(i int)) {
 	next := atomic.Int64{}
 	var wg sync.WaitGroup
 	for range par {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= n {
@@ -338,7 +327,7 @@ func forEach(ctx context.Context, n, par int, f func(i int)) {
 				}
 				f(i)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }

@@ -244,6 +244,13 @@ func (co *coordinator) rss() int64 {
 	return v
 }
 
+// readAfter reads the server's memory with every connection still open
+// (the workers wait at a barrier), as the cost of the open ones.
+func (co *coordinator) readAfter(open int64) {
+	co.server.RSSAfter = co.rss()
+	co.server.BytesPerConn = co.perConn(co.server.RSSAfter, open)
+}
+
 // perConn is the server's memory growth per open connection.
 func (co *coordinator) perConn(rss, open int64) float64 {
 	if co.server == nil || open <= 0 || rss == 0 {

@@ -72,7 +72,7 @@ type sourcePool struct {
 // newSourcePool makes the dialers for conns connections starting at the
 // offset-th address after first.
 func newSourcePool(c *Config, first net.IP, offset, conns int) (*sourcePool, error) {
-	n := max(1, (conns+c.ConnsPerIP-1)/c.ConnsPerIP)
+	n := max(1, ceilDiv(conns, c.ConnsPerIP))
 	p := &sourcePool{perIP: c.ConnsPerIP}
 	for i := range n {
 		ip, err := addIP(first, offset+i)
@@ -256,8 +256,7 @@ func (a *api) history(ctx context.Context, user, conv string) ([]storedMessage, 
 // serverInfo is GET /v1/info where the server has it (presenced does; the
 // protocol does not require it), used only for warnings.
 type serverInfo struct {
-	Visibility          string `json:"visibility"`
-	HeartbeatIntervalMs int64  `json:"heartbeatIntervalMs"`
+	Visibility string `json:"visibility"`
 }
 
 func (a *api) info(ctx context.Context) (*serverInfo, error) {

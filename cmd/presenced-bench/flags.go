@@ -256,7 +256,13 @@ func (c *Config) procs() int {
 	if c.Procs > 0 {
 		return c.Procs
 	}
-	return max(1, (c.connsNeeded()+maxConnsPerProc-1)/maxConnsPerProc)
+	return max(1, ceilDiv(c.connsNeeded(), maxConnsPerProc))
+}
+
+// ipsPerWorker is the span of source addresses each of procs workers
+// takes, so that no two workers (and no two runs of a sweep) share one.
+func (c *Config) ipsPerWorker(procs int) int {
+	return ceilDiv(ceilDiv(c.connsNeeded(), procs), c.ConnsPerIP)
 }
 
 func randomPrefix() string {

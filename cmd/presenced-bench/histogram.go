@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/bits"
 	"sync"
-	"time"
 )
 
 // subBits sets the histogram's resolution: every power of two is split
@@ -58,11 +57,7 @@ func (h *Histogram) Record(v int64) {
 		v = 0
 	}
 	i := bucketOf(v)
-	if i >= len(h.counts) {
-		grown := make([]uint64, i+1+i/4)
-		copy(grown, h.counts)
-		h.counts = grown
-	}
+	h.grow(i+1, i/4)
 	h.counts[i]++
 	if h.n == 0 || v < h.min {
 		h.min = v
@@ -74,19 +69,22 @@ func (h *Histogram) Record(v int64) {
 	h.sum += float64(v)
 }
 
-// RecordDuration adds d in nanoseconds.
-func (h *Histogram) RecordDuration(d time.Duration) { h.Record(int64(d)) }
+// grow makes room for n buckets; when it must, it adds spare more, so
+// that samples creeping upwards do not copy the counts every time.
+func (h *Histogram) grow(n, spare int) {
+	if n > len(h.counts) {
+		grown := make([]uint64, n+spare)
+		copy(grown, h.counts)
+		h.counts = grown
+	}
+}
 
 // Merge adds every sample of o to h.
 func (h *Histogram) Merge(o *Histogram) {
 	if o == nil || o.n == 0 {
 		return
 	}
-	if len(o.counts) > len(h.counts) {
-		grown := make([]uint64, len(o.counts))
-		copy(grown, h.counts)
-		h.counts = grown
-	}
+	h.grow(len(o.counts), 0)
 	for i, c := range o.counts {
 		h.counts[i] += c
 	}
@@ -182,11 +180,7 @@ func (h *Histogram) UnmarshalJSON(b []byte) error {
 		if i < 0 || i > bucketOf(math.MaxInt64) {
 			return fmt.Errorf("decoding histogram: bucket %d out of range", bc[0])
 		}
-		if i >= len(h.counts) {
-			grown := make([]uint64, i+1)
-			copy(grown, h.counts)
-			h.counts = grown
-		}
+		h.grow(i+1, 0)
 		h.counts[i] += bc[1]
 		total += bc[1]
 	}

@@ -112,6 +112,18 @@ func connectRate(p *Partial, opened int64) float64 {
 	return float64(int64(float64(opened)/span*10)) / 10
 }
 
+// connectResult makes the connect times r's primary latency, and the
+// opening's rate its achieved rate, for the scenarios that only open
+// connections; it returns the connections opened.
+func connectResult(p *Partial, r *Result) int64 {
+	opened := p.Counts[cOpened]
+	r.Primary = "connect"
+	r.LatencyMs["connect"] = summarize(p.Hists["connect"])
+	r.Rates["connects"] = connectRate(p, opened)
+	r.Rates["achieved"] = r.Rates["connects"]
+	return opened
+}
+
 // parShare is this worker's part of --concurrency.
 func (w *worker) parShare() int { return max(1, ceilDiv(w.cfg.Concurrency, w.count)) }
 

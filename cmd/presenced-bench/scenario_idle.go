@@ -37,7 +37,6 @@ func (idleScenario) work(ctx context.Context, w *worker) (*Partial, error) {
 	p := newPartial()
 	o.report(p)
 	p.Counts["open_at_end"] = w.cnt.get(cOpen).Load()
-	o.set.closeAll(w.parShare())
 	return p, nil
 }
 
@@ -50,8 +49,7 @@ func (idleScenario) atBarrier(co *coordinator, name string, counts map[string]in
 		co.server.RSSConnected = co.rss()
 		co.checkpoint(counts[cOpen], co.server.RSSConnected)
 	case "held":
-		co.server.RSSAfter = co.rss()
-		co.server.BytesPerConn = co.perConn(co.server.RSSAfter, counts[cOpen])
+		co.readAfter(counts[cOpen])
 	}
 }
 
@@ -90,11 +88,7 @@ func (idleScenario) tick(co *coordinator, counts map[string]int64) string {
 
 func (idleScenario) finish(co *coordinator, p *Partial, r *Result) {
 	c := co.cfg
-	opened := p.Counts[cOpened]
-	r.Primary = "connect"
-	r.LatencyMs["connect"] = summarize(p.Hists["connect"])
-	r.Rates["connects"] = connectRate(p, opened)
-	r.Rates["achieved"] = r.Rates["connects"]
+	opened := connectResult(p, r)
 	r.row("connections", "%d opened of %d, %d failed, %d open at the end", opened, c.Conns, p.Counts[cDialFailed], p.Counts["open_at_end"])
 	r.row("connect rate", "%.0f/s", r.Rates["connects"])
 	r.latencyRow("connect time", "connect")

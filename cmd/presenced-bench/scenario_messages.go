@@ -86,12 +86,10 @@ func (messagesScenario) work(ctx context.Context, w *worker) (*Partial, error) {
 	content := strings.Repeat("x", c.MsgBytes)
 	var wg sync.WaitGroup
 	for i, pr := range pairs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			phase := time.Duration(int64(interval) * int64(i) / int64(len(pairs)))
 			pr.sendLoop(ctx, userID(c, "m", lo+i), content, start.Add(phase), end, interval, w.cnt)
-		}()
+		})
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {

@@ -88,6 +88,9 @@ func (presenceScenario) work(ctx context.Context, w *worker) (*Partial, error) {
 	}
 
 	d := &driver{w: w, tr: tr, viewers: viewers, lo: lo, churnCnt: &counters{}}
+	// run returns early when ctx ends, with changes still in flight; they
+	// and their churn users must not outlive the work.
+	defer d.closeAll()
 	if err := d.run(ctx); err != nil {
 		return nil, err
 	}
@@ -99,7 +102,7 @@ func (presenceScenario) work(ctx context.Context, w *worker) (*Partial, error) {
 	if err := w.barrier(ctx, "drained"); err != nil {
 		return nil, err
 	}
-	d.closeAll()
+	d.closeAll() // before the report: closing settles the churn counts
 	p := newPartial()
 	o.report(p)
 	tr.report(p)
@@ -146,24 +149,16 @@ func (d *driver) run(ctx context.Context) error {
 		if len(open) > 0 && (time.Since(open[0].started) >= c.Lifetime || left <= len(open)) {
 			o := open[0]
 			open = open[1:]
-			d.async(func() { d.second(ctx, o) })
+			d.wg.Go(func() { d.second(ctx, o) })
 			continue
 		}
 		o := d.newOp(started)
 		started++
 		open = append(open, o)
-		d.async(func() { d.first(ctx, o) })
+		d.wg.Go(func() { d.first(ctx, o) })
 	}
 	d.wg.Wait()
 	return ctx.Err()
-}
-
-func (d *driver) async(f func()) {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		f()
-	}()
 }
 
 // newOp picks the k-th op of this worker: a fresh churn user, or a focus
@@ -246,7 +241,8 @@ func (d *driver) second(ctx context.Context, o *op) {
 	d.tr.made(note{Key: focusKey(o.user, "active", o.partner), At: at, Kind: "blur"}, d.w)
 }
 
-// closeAll closes the churn users still connected.
+// closeAll waits for the changes in flight and closes the churn users
+// still connected. Safe to call more than once.
 func (d *driver) closeAll() {
 	d.wg.Wait()
 	d.mu.Lock()

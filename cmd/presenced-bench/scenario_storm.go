@@ -32,14 +32,12 @@ func (stormScenario) work(ctx context.Context, w *worker) (*Partial, error) {
 	}
 	p := newPartial()
 	o.report(p)
-	o.set.closeAll(w.parShare())
 	return p, nil
 }
 
 func (stormScenario) atBarrier(co *coordinator, name string, counts map[string]int64) {
 	if name == "stormed" && co.server != nil {
-		co.server.RSSAfter = co.rss()
-		co.server.BytesPerConn = co.perConn(co.server.RSSAfter, counts[cOpen])
+		co.readAfter(counts[cOpen])
 	}
 }
 
@@ -49,11 +47,7 @@ func (stormScenario) tick(co *coordinator, counts map[string]int64) string {
 
 func (stormScenario) finish(co *coordinator, p *Partial, r *Result) {
 	c := co.cfg
-	served := p.Counts[cOpened]
-	r.Primary = "connect"
-	r.LatencyMs["connect"] = summarize(p.Hists["connect"])
-	r.Rates["connects"] = connectRate(p, served)
-	r.Rates["achieved"] = r.Rates["connects"]
+	served := connectResult(p, r)
 	r.Counts["served"] = served
 	r.Counts["failed"] = p.Counts[cDialFailed]
 	r.row("connections", "%d served of %d, %d failed (concurrency %d)", served, c.Conns, p.Counts[cDialFailed], c.Concurrency)

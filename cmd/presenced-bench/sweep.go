@@ -35,7 +35,7 @@ func runSweep(ctx context.Context, c *Config, exe string, stderr io.Writer) (*Sw
 		out.OK = out.OK && r.OK
 		// The next run starts on addresses this one never used, away from
 		// its ports in TIME_WAIT.
-		offset += run.procs() * (ceilDiv(ceilDiv(run.connsNeeded(), run.procs()), run.ConnsPerIP) + 1)
+		offset += run.procs() * (run.ipsPerWorker(run.procs()) + 1)
 	}
 	if c.Chart != "" {
 		if err := writeChart(c.Chart, out); err != nil {

@@ -159,8 +159,7 @@ func runWorker(ctx context.Context, spec workerSpec, emit func(workerMsg), inbox
 	}
 	w.api = newAPI(c, w.id)
 	lo, hi := w.share(c.connsNeeded())
-	perWorkerIPs := (ceilDiv(c.connsNeeded(), spec.Count) + c.ConnsPerIP - 1) / c.ConnsPerIP
-	w.pool, err = newSourcePool(c, net.ParseIP(c.SourceIP), c.SourceOffset+spec.Index*perWorkerIPs, hi-lo)
+	w.pool, err = newSourcePool(c, net.ParseIP(c.SourceIP), c.SourceOffset+spec.Index*c.ipsPerWorker(spec.Count), hi-lo)
 	if err != nil {
 		return err
 	}
@@ -170,9 +169,7 @@ func runWorker(ctx context.Context, spec workerSpec, emit func(workerMsg), inbox
 		cancel()
 		wg.Wait()
 	}()
-	wg.Add(2)
-	go func() { // the coordinator's messages
-		defer wg.Done()
+	wg.Go(func() { // the coordinator's messages
 		for {
 			select {
 			case m, ok := <-inbox:
@@ -185,9 +182,8 @@ func runWorker(ctx context.Context, spec workerSpec, emit func(workerMsg), inbox
 				return
 			}
 		}
-	}()
-	go func() { // progress
-		defer wg.Done()
+	})
+	wg.Go(func() { // progress
 		t := time.NewTicker(progressEvery(c))
 		defer t.Stop()
 		for {
@@ -198,7 +194,7 @@ func runWorker(ctx context.Context, spec workerSpec, emit func(workerMsg), inbox
 				return
 			}
 		}
-	}()
+	})
 
 	p, err := sc.work(ctx, w)
 	if err != nil {

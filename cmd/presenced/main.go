@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/presenced/presenced/config"
@@ -49,7 +50,7 @@ func realMain(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if os.Getenv("GOGC") == "" {
+	if getenv(environ, "GOGC") == "" {
 		tuned := make(chan struct{})
 		go func() { defer close(tuned); tuneGC(ctx) }()
 		defer func() { stop(); <-tuned }()
@@ -64,4 +65,15 @@ func realMain(args, environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// getenv is os.Getenv over environ; as in package config, the last one wins.
+func getenv(environ []string, name string) string {
+	v := ""
+	for _, kv := range environ {
+		if k, val, _ := strings.Cut(kv, "="); k == name {
+			v = val
+		}
+	}
+	return v
 }

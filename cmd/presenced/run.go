@@ -30,6 +30,12 @@ func run(ctx context.Context, cfg *config.Config, logOut io.Writer, started func
 	if err != nil {
 		return err
 	}
+	// Before the store: a refused cluster setting is a configuration
+	// error (exit 2), not to be hidden behind connecting to Postgres.
+	clusterOpts, err := clusterOptions(cfg.Cluster)
+	if err != nil {
+		return err
+	}
 	store, err := openStore(ctx, cfg.Store, log)
 	if err != nil {
 		return err
@@ -43,9 +49,7 @@ func run(ctx context.Context, cfg *config.Config, logOut io.Writer, started func
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	eopts := engineOptions(cfg, store, log, reg)
-	if eopts.Cluster, err = clusterOptions(cfg.Cluster); err != nil {
-		return err
-	}
+	eopts.Cluster = clusterOpts
 	engine, err := actors.New(eopts)
 	if err != nil {
 		return fmt.Errorf("starting actors: %w", err)
