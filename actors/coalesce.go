@@ -2,7 +2,6 @@ package actors
 
 import (
 	"container/heap"
-	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -22,15 +21,17 @@ type coalescer struct {
 	queued   bool
 }
 
-func (vc *viewerConn) offer(r *registry, user string, was messages.Status) {
+// offer takes the change of e to st for this connection, which last saw
+// it at was.
+func (vc *viewerConn) offer(r *registry, e *entry, was, st messages.Status) {
 	now := r.env.clock.Now()
 	window := r.env.opts.CoalesceWindow
 	if !vc.queued && now.Sub(vc.lastSent) >= window {
-		e := r.users[user]
-		r.push(vc, e.single(statusFor(e.p, vc.v.id)), 1)
+		r.push(vc, e.single(st), 1)
 		vc.lastSent = now
 		return
 	}
+	user := e.p.UserId
 	if vc.pending == nil {
 		vc.pending = make(map[string]messages.Status)
 	}
@@ -147,5 +148,3 @@ func (q *dueQueue) Pop() any {
 	*q = old[:len(old)-1]
 	return it
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

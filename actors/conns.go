@@ -22,7 +22,6 @@ type Conn interface {
 // WebSocket close codes the actors use.
 const (
 	CloseNormal         = 1000
-	CloseGoingAway      = 1001
 	ClosePolicy         = 1008
 	CloseInternalError  = 1011
 	CloseServiceRestart = 1012

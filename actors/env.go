@@ -144,19 +144,23 @@ func (env *env) async(c actor.Context, f func(ctx context.Context) any) {
 }
 
 // registryOf is the registry of the member holding a connection.
-func (env *env) registryOf(ref *messages.ConnRef) *actor.PID {
-	if ref.GetMember() == env.member {
-		return env.registry
+func (env *env) registryOf(ref *messages.ConnRef) *actor.PID { return env.registryAt(ref.GetMember()) }
+
+// localSession is the session of a connection held by this member, nil
+// when it is gone; local is false when another member holds it.
+func (env *env) localSession(ref *messages.ConnRef) (s *Session, local bool) {
+	if ref.GetMember() != env.member {
+		return nil, false
 	}
-	return actor.NewPID(ref.GetMember(), registryName)
+	return env.conns.get(ref.GetId()), true
 }
 
 // push queues a frame on connections, wherever they are.
 func (env *env) push(frame []byte, refs ...*messages.ConnRef) {
 	var remote map[string][]uint64
 	for _, ref := range refs {
-		if ref.GetMember() == env.member {
-			if s := env.conns.get(ref.GetId()); s != nil {
+		if s, local := env.localSession(ref); local {
+			if s != nil {
 				env.pushLocal(s, frame)
 			}
 			continue
@@ -179,8 +183,8 @@ func (env *env) pushLocal(s *Session, frame []byte) {
 
 // closeConn ends a connection wherever it is.
 func (env *env) closeConn(ref *messages.ConnRef, code int, reason string) {
-	if ref.GetMember() == env.member {
-		if s := env.conns.get(ref.GetId()); s != nil {
+	if s, local := env.localSession(ref); local {
+		if s != nil {
 			s.conn.Close(code, reason)
 		}
 		return

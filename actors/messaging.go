@@ -376,7 +376,7 @@ func (u *userActor) greeted(m *unreadLoaded) {
 		u.env.push(f, uc.ref)
 	}
 	uc.held = nil
-	if s := u.localSession(uc.ref); s != nil {
+	if s, _ := u.env.localSession(uc.ref); s != nil {
 		s.setGreeted()
 	}
 }
@@ -414,7 +414,7 @@ func (u *userActor) setJoined(ref *messages.ConnRef, convID string, join bool) {
 	if join {
 		uc.joined = append(uc.joined, convID)
 	}
-	if s := u.localSession(ref); s != nil {
+	if s, _ := u.env.localSession(ref); s != nil {
 		s.setJoined(slices.Clone(uc.joined))
 	}
 }
@@ -454,11 +454,4 @@ func (u *userActor) aliveRef(ref *messages.ConnRef) {
 	if uc := u.conns.get(keyOf(ref)); uc != nil {
 		u.alive(uc)
 	}
-}
-
-func (u *userActor) localSession(ref *messages.ConnRef) *Session {
-	if ref.GetMember() != u.env.member {
-		return nil
-	}
-	return u.env.conns.get(ref.GetId())
 }

@@ -327,3 +327,24 @@ func TestLastSeenIsStoredAndServedOnceOffline(t *testing.T) {
 		t.Fatalf("a stranger asking: %v, want not_found", err)
 	}
 }
+
+// A viewer who connects later sees how recently a user was active, not when
+// the user connected: heartbeats refresh the registry's copy (at most once per
+// heartbeat interval, and without telling existing viewers of a non-change).
+func TestHeartbeatsRefreshLastActiveForLaterViewers(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	alice, _ := h.connect("alice", client)
+	for range 3 {
+		h.clock.Advance(20 * time.Second)
+		alice.sess.Heartbeat()
+	}
+	_, c := h.connect("bob", client)
+	if len(c.Users) != 1 || c.Users[0].LastActive == nil {
+		t.Fatalf("bob sees %+v, want alice with lastActive", c.Users)
+	}
+	got, connectedAt := *c.Users[0].LastActive, t0.UnixMilli()
+	if got-connectedAt < 25_000 {
+		t.Fatalf("lastActive %d ms after connect, want a heartbeat at least 25 s later", got-connectedAt)
+	}
+}

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -139,7 +140,7 @@ func (r *registry) Receive(c actor.Context) {
 			}
 		}
 	case *memberLeft:
-		r.memberLeft(c, m.addr)
+		r.memberLeft(c)
 	case *offlineIfGone:
 		r.offlineIfGone(m)
 	case *messages.ConnCountRequest:
@@ -162,7 +163,7 @@ type offlineIfGone struct {
 // activation publishes with a live owner). Usually the grain says so
 // itself; but it may have died with them, and without this they would be
 // ghosts.
-func (r *registry) memberLeft(c actor.Context, addr string) {
+func (r *registry) memberLeft(c actor.Context) {
 	now := unixMs(r.env.clock.Now())
 	for id, e := range r.users {
 		if r.gone(e.p) {
@@ -261,7 +262,7 @@ func (r *registry) offer(vc *viewerConn, e *entry, before *messages.UserPresence
 	if was == now {
 		return
 	}
-	vc.offer(r, e.p.UserId, was)
+	vc.offer(r, e, was, now)
 }
 
 func (r *registry) visible(vc *viewerConn, user string) bool {
@@ -399,9 +400,16 @@ func (r *registry) addContacts(v *viewer, users []string) {
 		if _, ok := v.contacts[u]; ok || u == v.id {
 			continue
 		}
-		shown := make(map[*viewerConn]bool, len(v.conns))
-		for _, vc := range v.conns {
-			shown[vc] = r.visible(vc, u)
+		// Who newly sees u must be known before u becomes a contact; only
+		// an online u is news to them.
+		e := r.users[u]
+		var hidden []*viewerConn
+		if e != nil && e.p.Connected {
+			for _, vc := range v.conns {
+				if vc.ready && !r.visible(vc, u) {
+					hidden = append(hidden, vc)
+				}
+			}
 		}
 		v.contacts[u] = struct{}{}
 		m := r.contactOf[u]
@@ -410,12 +418,8 @@ func (r *registry) addContacts(v *viewer, users []string) {
 			r.contactOf[u] = m
 		}
 		m[v] = struct{}{}
-		if e := r.users[u]; e != nil && e.p.Connected {
-			for vc, was := range shown {
-				if !was && vc.ready {
-					vc.offer(r, u, messages.StatusOffline)
-				}
-			}
+		for _, vc := range hidden {
+			vc.offer(r, e, messages.StatusOffline, statusFor(e.p, vc.v.id))
 		}
 	}
 }
@@ -431,12 +435,6 @@ func (r *registry) contactsAdded(members []string) {
 
 func (r *registry) push(vc *viewerConn, frame []byte, users int) {
 	r.env.metrics.fanoutBatch.Observe(float64(users))
-	if vc.ref.Member == r.env.member {
-		if s := r.env.conns.get(vc.ref.Id); s != nil {
-			r.env.pushLocal(s, frame)
-		}
-		return
-	}
 	r.env.push(frame, vc.ref)
 }
 
@@ -466,7 +464,7 @@ func (r *registry) subscribe(c actor.Context, m *messages.Subscribe) {
 	}
 	if limit := r.env.opts.MaxSubscriptions; len(vc.subs)+added > limit {
 		r.env.push(messages.ErrorFrame(m.Ref, messages.CodeLimitExceeded,
-			"at most "+itoa(limit)+" subscriptions per connection"), vc.ref)
+			"at most "+strconv.Itoa(limit)+" subscriptions per connection"), vc.ref)
 		return
 	}
 	var unknown []string

@@ -176,17 +176,17 @@ func (g *grainSet) each(f func(*actor.PID)) {
 	}
 }
 
-func (g *grainSet) len() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.pids)
-}
-
 // onlineSet is the users the member's registry knows connected; read by
 // routers on any goroutine.
 type onlineSet struct{ m sync.Map }
 
+// set is called on every presence change, heartbeats included, by the
+// registry alone; a sync.Map write costs far more than a read, so only a
+// change of connectedness writes.
 func (o *onlineSet) set(user string, on bool) {
+	if o.has(user) == on {
+		return
+	}
 	if on {
 		o.m.Store(user, struct{}{})
 	} else {

@@ -94,9 +94,9 @@ func (r restartMarker) HandleFailure(sys *actor.ActorSystem, sup actor.Superviso
 func (a *usersActor) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *messages.Attach:
-		a.deliver(c, m.UserId, m, true)
+		a.deliver(c, m.UserId, m, c.Sender())
 	case *routed:
-		a.deliver(c, m.user, m.msg, false)
+		a.deliver(c, m.user, m.msg, c.Sender())
 	case *idle:
 		if ch := a.children[m.user]; ch != nil && !ch.stopping {
 			ch.stopping = true
@@ -111,21 +111,23 @@ func (a *usersActor) Receive(c actor.Context) {
 	}
 }
 
-// deliver forwards msg to the user's actor, spawning it for an Attach.
-// Anything else for a user without an actor is answered as undeliverable.
-func (a *usersActor) deliver(c actor.Context, user string, msg any, spawn bool) {
+// deliver forwards msg from sender to the user's actor, spawning it for an
+// Attach. Anything else for a user without an actor is answered as
+// undeliverable.
+func (a *usersActor) deliver(c actor.Context, user string, msg any, sender *actor.PID) {
 	ch := a.children[user]
-	switch {
-	case ch != nil && ch.stopping:
-		ch.held = append(ch.held, heldMsg{msg, c.Sender()})
-	case ch != nil:
-		c.RequestWithCustomSender(ch.pid, msg, c.Sender())
-	case spawn:
+	if ch == nil {
+		if _, attach := msg.(*messages.Attach); !attach {
+			answerAbsentTo(c, sender, user, msg)
+			return
+		}
 		ch = a.spawn(c, user)
-		c.RequestWithCustomSender(ch.pid, msg, c.Sender())
-	default:
-		answerAbsentTo(c, c.Sender(), user, msg)
 	}
+	if ch.stopping {
+		ch.held = append(ch.held, heldMsg{msg, sender})
+		return
+	}
+	c.RequestWithCustomSender(ch.pid, msg, sender)
 }
 
 func (a *usersActor) spawn(c actor.Context, user string) *child {
@@ -154,21 +156,8 @@ func (a *usersActor) release(c actor.Context, user string, ch *child) {
 	held := ch.held
 	ch.held, ch.stopping = nil, false
 	for _, h := range held {
-		a.redeliver(c, user, h)
+		a.deliver(c, user, h.msg, h.sender)
 	}
-}
-
-func (a *usersActor) redeliver(c actor.Context, user string, h heldMsg) {
-	_, isAttach := h.msg.(*messages.Attach)
-	ch := a.children[user]
-	if ch == nil {
-		if !isAttach {
-			answerAbsentTo(c, h.sender, user, h.msg)
-			return
-		}
-		ch = a.spawn(c, user)
-	}
-	c.RequestWithCustomSender(ch.pid, h.msg, h.sender)
 }
 
 func (a *usersActor) forget(user string, pid *actor.PID) {
@@ -193,15 +182,11 @@ func (a *usersActor) terminated(c actor.Context, m *actor.Terminated) {
 		a.release(c, user, ch)
 		return
 	}
-	if a.ending {
-		for _, h := range ch.held {
-			answerAbsentTo(c, h.sender, user, h.msg)
+	if !a.ending {
+		a.env.log.Error("user actor stopped after repeated failures; closing its connections", "user_id", user)
+		for _, s := range a.env.conns.ofUser(user) {
+			s.conn.Close(CloseInternalError, "internal error, reconnect")
 		}
-		return
-	}
-	a.env.log.Error("user actor stopped after repeated failures; closing its connections", "user_id", user)
-	for _, s := range a.env.conns.ofUser(user) {
-		s.conn.Close(CloseInternalError, "internal error, reconnect")
 	}
 	for _, h := range ch.held {
 		answerAbsentTo(c, h.sender, user, h.msg)
