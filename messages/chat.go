@@ -85,19 +85,6 @@ func (m *ChatMessage) AppendJSON(b []byte) []byte {
 // MarshalJSON keeps ChatMessage encodable inside encoding/json values.
 func (m *ChatMessage) MarshalJSON() ([]byte, error) { return m.AppendJSON(nil), nil }
 
-// frameStart opens a frame of a type, with its ref when there is one, up
-// to the start of its data object.
-func frameStart(size int, typ, ref string) []byte {
-	b := make([]byte, 0, size)
-	b = append(b, `{"type":`...)
-	b = AppendString(b, typ)
-	if ref != "" {
-		b = append(b, `,"ref":`...)
-		b = AppendString(b, ref)
-	}
-	return append(b, `,"data":{`...)
-}
-
 // NewMessageFrame encodes new_message.
 func NewMessageFrame(m *ChatMessage) []byte {
 	b := frameStart(192+len(m.Content), TypeNewMessage, "")

@@ -125,36 +125,21 @@ func (p Presence) MarshalJSON() ([]byte, error) { return p.AppendJSON(nil), nil 
 // frame. Fragments are Presence objects already encoded by AppendJSON, so that
 // a fan-out encodes each user once, not once per viewer.
 func AppendPresenceFrame(b []byte, typ, ref string, fragments [][]byte) []byte {
-	b = append(b, `{"type":`...)
-	b = AppendString(b, typ)
-	if ref != "" {
-		b = append(b, `,"ref":`...)
-		b = AppendString(b, ref)
-	}
+	b = appendFrameStart(b, typ, ref)
 	b = append(b, `,"data":{"users":[`...)
-	for i, f := range fragments {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, f...)
-	}
+	b = appendJoined(b, fragments)
 	return append(b, "]}}"...)
 }
 
 // ConnectedFrame encodes presence:connected, the first frame of a connection.
 func ConnectedFrame(userID, role string, fragments [][]byte, heartbeatMs int64) []byte {
-	b := make([]byte, 0, 128+64*len(fragments))
-	b = append(b, `{"type":"presence:connected","data":{"you":{"userId":`...)
+	b := frameStart(128+64*len(fragments), TypePresenceConnected, "")
+	b = append(b, `"you":{"userId":`...)
 	b = AppendString(b, userID)
 	b = append(b, `,"role":`...)
 	b = AppendString(b, role)
 	b = append(b, `},"users":[`...)
-	for i, f := range fragments {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, f...)
-	}
+	b = appendJoined(b, fragments)
 	b = append(b, `],"heartbeatIntervalMs":`...)
 	b = strconv.AppendInt(b, heartbeatMs, 10)
 	return append(b, "}}"...)
@@ -163,13 +148,7 @@ func ConnectedFrame(userID, role string, fragments [][]byte, heartbeatMs int64) 
 // Frame encodes a server-to-client frame whose data encoding/json can handle.
 // Ref is omitted when empty; data when nil.
 func Frame(typ, ref string, data any) []byte {
-	b := make([]byte, 0, 96)
-	b = append(b, `{"type":`...)
-	b = AppendString(b, typ)
-	if ref != "" {
-		b = append(b, `,"ref":`...)
-		b = AppendString(b, ref)
-	}
+	b := appendFrameStart(make([]byte, 0, 96), typ, ref)
 	if data != nil {
 		raw, err := json.Marshal(data)
 		if err != nil {
@@ -184,13 +163,8 @@ func Frame(typ, ref string, data any) []byte {
 
 // ErrorFrame encodes an error frame.
 func ErrorFrame(ref string, code Code, msg string) []byte {
-	b := make([]byte, 0, 64+len(msg))
-	b = append(b, `{"type":"error"`...)
-	if ref != "" {
-		b = append(b, `,"ref":`...)
-		b = AppendString(b, ref)
-	}
-	b = append(b, `,"data":{"code":`...)
+	b := frameStart(64+len(msg), TypeError, ref)
+	b = append(b, `"code":`...)
 	b = AppendString(b, string(code))
 	b = append(b, `,"message":`...)
 	b = AppendString(b, msg)
@@ -199,15 +173,39 @@ func ErrorFrame(ref string, code Code, msg string) []byte {
 
 // HeartbeatAckFrame encodes heartbeat:ack.
 func HeartbeatAckFrame(ref string, serverTimeMs int64) []byte {
-	b := make([]byte, 0, 64)
-	b = append(b, `{"type":"heartbeat:ack"`...)
+	b := frameStart(64, TypeHeartbeatAck, ref)
+	b = append(b, `"serverTime":`...)
+	b = strconv.AppendInt(b, serverTimeMs, 10)
+	return append(b, "}}"...)
+}
+
+// appendFrameStart appends the opening every server frame shares, so that
+// the frames_out metric can read the type off any frame's prefix.
+func appendFrameStart(b []byte, typ, ref string) []byte {
+	b = append(b, `{"type":`...)
+	b = AppendString(b, typ)
 	if ref != "" {
 		b = append(b, `,"ref":`...)
 		b = AppendString(b, ref)
 	}
-	b = append(b, `,"data":{"serverTime":`...)
-	b = strconv.AppendInt(b, serverTimeMs, 10)
-	return append(b, "}}"...)
+	return b
+}
+
+// frameStart opens a frame of a type, with its ref when there is one, up
+// to the start of its data object.
+func frameStart(size int, typ, ref string) []byte {
+	return append(appendFrameStart(make([]byte, 0, size), typ, ref), `,"data":{`...)
+}
+
+// appendJoined appends JSON values already encoded, comma-separated.
+func appendJoined(b []byte, fragments [][]byte) []byte {
+	for i, f := range fragments {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, f...)
+	}
+	return b
 }
 
 func appendMsOrNull(b []byte, ms int64) []byte {
