@@ -49,13 +49,11 @@ type conn struct {
 	writing     bool
 	closing     bool // Close was called: nothing more is queued
 	closeFrame  []byte
-	closed      bool // the socket is gone
+	closed      bool // the socket is gone; implies closing
 	ready       chan struct{}
 	readyClosed bool
 	progress    atomic.Int64 // unix ns of the writer's last completed write, or its start
 	lastIn      atomic.Int64 // unix ns of the client's last frame or pong
-
-	step chan bool // a read job's outcome, for the parked reader
 
 	limiter *rate.Limiter
 	strikes *rate.Limiter
@@ -73,7 +71,7 @@ func newConn(srv *Server) *conn {
 // whose queue is full is too slow to keep up and is closed with 1008.
 func (c *conn) Push(frame []byte) bool {
 	c.mu.Lock()
-	if c.closing || c.closed {
+	if c.closing {
 		c.mu.Unlock()
 		return false
 	}
@@ -84,10 +82,7 @@ func (c *conn) Push(frame []byte) bool {
 		return false
 	}
 	c.queue = append(c.queue, queued{frame, time.Now().UnixNano()})
-	if !c.readyClosed {
-		c.readyClosed = true
-		close(c.ready)
-	}
+	c.readyLocked()
 	c.startWriterLocked()
 	c.mu.Unlock()
 	return true
@@ -114,17 +109,23 @@ func (c *conn) tooSlowLocked() bool {
 func (c *conn) Close(code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing || c.closed {
+	if c.closing {
 		return
 	}
 	c.closing = true
 	c.closeFrame = websocket.FormatCloseMessage(code, reason)
 	c.queue = c.queue[:0]
+	c.readyLocked()
+	c.startWriterLocked()
+}
+
+// readyLocked lets the reader start: the first frame is queued, or there
+// will be none.
+func (c *conn) readyLocked() {
 	if !c.readyClosed {
 		c.readyClosed = true
 		close(c.ready)
 	}
-	c.startWriterLocked()
 }
 
 func (c *conn) startWriterLocked() {
@@ -233,15 +234,15 @@ func (c *conn) run(ws *websocket.Conn, park *parker) {
 	// on a worker, so that neither gorilla's read path nor the handling
 	// grows the stack of the goroutine that stays (a stack never shrinks
 	// below four times what its parked frames use, see park.go).
-	c.step = make(chan bool, 1)
-	read := func() { c.step <- c.readBuffered(ws, park) }
+	step := make(chan bool, 1)
+	read := func() { step <- c.readBuffered(ws, park) }
 	for {
 		if err := park.wait(); err != nil {
 			c.readFailed(err)
 			return
 		}
 		c.srv.work.Go(read)
-		if !<-c.step {
+		if !<-step {
 			return
 		}
 	}

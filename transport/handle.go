@@ -47,18 +47,8 @@ func (c *conn) handle(frame []byte) {
 	}
 }
 
-// replyError answers a request with an error frame. Internal errors are
-// logged here with their details; the client only learns the code.
+// replyError answers a request with an error frame.
 func (c *conn) replyError(ref string, err error) {
-	code := messages.CodeOf(err)
-	msg := "internal error"
-	if ce, ok := err.(*messages.Error); ok {
-		msg = ce.Message
-	} else if code == messages.CodeInternal {
-		c.srv.log.Error("request failed", "conn_id", c.sess.ID(), "user_id", c.sess.UserID(), "err", err)
-	} else {
-		msg = string(code)
-	}
-	c.srv.metrics.countError(code)
+	code, msg := c.srv.clientError(err, "conn_id", c.sess.ID(), "user_id", c.sess.UserID())
 	c.Push(messages.ErrorFrame(ref, code, msg))
 }

@@ -31,11 +31,11 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /v1/conversations", s.authed(s.listConversations))
 	mux.HandleFunc("GET /v1/conversations/{id}/messages", s.authed(s.getHistory))
 	mux.HandleFunc("GET /v1/presence/{userId}", s.authed(s.getPresence))
-	mux.HandleFunc("GET /v1/cluster/members", s.authed(s.listMembers))
+	mux.HandleFunc("GET /v1/cluster/members", s.authed(s.adminOnly("list the cluster's members", s.listMembers)))
 	// The Go profiler, for ADMINs: how the memory and CPU figures of
 	// docs/benchmarks.md were explained.
-	mux.HandleFunc("GET /debug/pprof/", s.authed(s.adminOnly(pprof.Index)))
-	mux.HandleFunc("GET /debug/pprof/profile", s.authed(s.adminOnly(pprof.Profile)))
+	mux.HandleFunc("GET /debug/pprof/", s.authed(s.adminOnly("profile the server", pprof.Index)))
+	mux.HandleFunc("GET /debug/pprof/profile", s.authed(s.adminOnly("profile the server", pprof.Profile)))
 	mux.HandleFunc("GET /v1/info", s.serveInfo)
 	if s.opts.UI != nil {
 		mux.Handle("GET /{$}", s.opts.UI)
@@ -72,13 +72,9 @@ type authedHandler func(w http.ResponseWriter, r *http.Request, id Identity)
 // authed authenticates an API request exactly as the upgrade is.
 func (s *Server) authed(h authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := s.auth.identify(r)
-		if err != nil {
-			s.metrics.countError(err.Code)
-			writeError(w, http.StatusUnauthorized, err.Code, err.Message)
-			return
+		if id, ok := s.identify(w, r); ok {
+			h(w, r, id)
 		}
-		h(w, r, id)
 	}
 }
 
@@ -142,29 +138,29 @@ func historyQuery(r *http.Request) (messages.HistoryQuery, error) {
 	if !messages.ValidID(q.ConversationID) {
 		return q, messages.Errorf(messages.CodeInvalidPayload, "%q is not a valid conversation id", clip(q.ConversationID))
 	}
-	num := func(name string, dst *int64) error {
-		v := r.URL.Query().Get(name)
+	query := r.URL.Query()
+	limit := int64(q.Limit)
+	// In a fixed order, so that a request with several bad fields is always
+	// told of the same one.
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"beforeSeq", &q.BeforeSeq}, {"afterSeq", &q.AfterSeq}, {"limit", &limit}} {
+		v := query.Get(f.name)
 		if v == "" {
-			return nil
+			continue
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return messages.Errorf(messages.CodeInvalidPayload, "%s must be a non-negative integer", name)
+			return q, messages.Errorf(messages.CodeInvalidPayload, "%s must be a non-negative integer", f.name)
 		}
-		*dst = n
-		return nil
-	}
-	limit := int64(q.Limit)
-	for name, dst := range map[string]*int64{"beforeSeq": &q.BeforeSeq, "afterSeq": &q.AfterSeq, "limit": &limit} {
-		if err := num(name, dst); err != nil {
-			return q, err
-		}
+		*f.dst = n
 	}
 	if limit < 1 {
 		return q, messages.Errorf(messages.CodeInvalidPayload, "limit must be 1-%d", maxHistoryLimit)
 	}
 	// As on the WebSocket: afterSeq without beforeSeq pages forward from it.
-	q.Forward = r.URL.Query().Has("afterSeq") && q.BeforeSeq == 0
+	q.Forward = query.Has("afterSeq") && q.BeforeSeq == 0
 	q.Limit = int(min(limit, maxHistoryLimit))
 	return q, nil
 }
@@ -178,10 +174,12 @@ func (s *Server) getPresence(w http.ResponseWriter, r *http.Request, id Identity
 	writeJSON(w, http.StatusOK, p)
 }
 
-func (s *Server) adminOnly(h http.HandlerFunc) authedHandler {
+// adminOnly refuses h to anyone but an ADMIN; what completes the refusal's
+// "only an ADMIN may ...".
+func (s *Server) adminOnly(what string, h http.HandlerFunc) authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, id Identity) {
 		if id.Role != messages.RoleAdmin {
-			s.fail(w, messages.Errorf(messages.CodeForbidden, "only an ADMIN may profile the server"))
+			s.fail(w, messages.Errorf(messages.CodeForbidden, "only an ADMIN may %s", what))
 			return
 		}
 		h(w, r)
@@ -190,11 +188,7 @@ func (s *Server) adminOnly(h http.HandlerFunc) authedHandler {
 
 // listMembers shows the cluster to an ADMIN: every member with its address,
 // age and connection count (-1 when it did not answer in time).
-func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, id Identity) {
-	if id.Role != messages.RoleAdmin {
-		s.fail(w, messages.Errorf(messages.CodeForbidden, "only an ADMIN may list the cluster's members"))
-		return
-	}
+func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) {
 	members, err := s.engine.Members(r.Context())
 	if err != nil {
 		s.fail(w, err)

@@ -17,6 +17,11 @@ type metrics struct {
 	errors      *prometheus.CounterVec
 	slowClosed  prometheus.Counter
 	frameWait   prometheus.Histogram
+
+	// in and out hold the counters of the protocol's frame types, resolved
+	// once: counting a frame is then a map lookup, with no label hashing,
+	// and indexing with string(b) does not allocate.
+	in, out map[string]prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, engine *actors.Engine) *metrics {
@@ -45,40 +50,57 @@ func newMetrics(reg prometheus.Registerer, engine *actors.Engine) *metrics {
 	for _, c := range messages.Codes {
 		m.errors.WithLabelValues(string(c))
 	}
+	// frames_in only ever counts these, so that a client cannot grow its
+	// label values; "other" stands for the rest.
+	m.in = resolve(m.framesIn,
+		messages.TypeHeartbeat, messages.TypeChatFocus, messages.TypeChatBlur,
+		messages.TypeJoinConversation, messages.TypeLeaveConversation,
+		messages.TypeSendMessage, messages.TypeMarkRead, messages.TypeTyping,
+		messages.TypePresenceSubscribe, messages.TypePresenceUnsubscribe,
+		messages.TypeHistory, "binary", "other")
+	m.out = resolve(m.framesOut,
+		messages.TypePresenceConnected, messages.TypePresenceUpdate, messages.TypePresenceSnapshot,
+		messages.TypeUnread, messages.TypeNewMessage, messages.TypeMessageSent,
+		messages.TypeMessageRead, messages.TypeHeartbeatAck, messages.TypeError,
+		messages.TypeHistory, messages.TypeTyping, "other")
 	if reg != nil {
 		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.errors, m.slowClosed, m.frameWait)
 	}
 	return m
 }
 
-// knownIn bounds the label values of frames_in to the protocol's types.
-var knownIn = map[string]bool{
-	messages.TypeHeartbeat: true, messages.TypeChatFocus: true, messages.TypeChatBlur: true,
-	messages.TypeJoinConversation: true, messages.TypeLeaveConversation: true,
-	messages.TypeSendMessage: true, messages.TypeMarkRead: true, messages.TypeTyping: true,
-	messages.TypePresenceSubscribe: true, messages.TypePresenceUnsubscribe: true,
-	messages.TypeHistory: true, "binary": true,
+func resolve(vec *prometheus.CounterVec, types ...string) map[string]prometheus.Counter {
+	m := make(map[string]prometheus.Counter, len(types))
+	for _, t := range types {
+		m[t] = vec.WithLabelValues(t)
+	}
+	return m
 }
 
 func (m *metrics) countIn(typ string) {
-	if !knownIn[typ] {
-		typ = "other"
+	c, ok := m.in[typ]
+	if !ok {
+		c = m.in["other"]
 	}
-	m.framesIn.WithLabelValues(typ).Inc()
+	c.Inc()
 }
 
 // countOut labels a written frame by its type, read off the frame's prefix:
 // every server frame starts with {"type":"...".
 func (m *metrics) countOut(frame []byte) {
 	const prefix = `{"type":"`
-	typ := "other"
 	if bytes.HasPrefix(frame, []byte(prefix)) {
 		rest := frame[len(prefix):]
 		if i := bytes.IndexByte(rest, '"'); i > 0 && i < 32 {
-			typ = string(rest[:i])
+			if c, ok := m.out[string(rest[:i])]; ok {
+				c.Inc()
+			} else {
+				m.framesOut.WithLabelValues(string(rest[:i])).Inc()
+			}
+			return
 		}
 	}
-	m.framesOut.WithLabelValues(typ).Inc()
+	m.out["other"].Inc()
 }
 
 func (m *metrics) countError(code messages.Code) {

@@ -40,9 +40,10 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return conn, brw, err // gorilla refuses data sent before the handshake
 	}
 	h.br = bufio.NewReaderSize(conn, readBufferSize)
-	// The writer only carries the handshake response (gorilla writes
-	// frames through its pooled buffers).
-	return conn, bufio.NewReadWriter(h.br, bufio.NewWriterSize(conn, 256)), nil
+	// The server's writer is kept: gorilla only borrows its buffer to build
+	// the handshake response, which it writes to conn itself, and writes
+	// frames through its pooled buffers.
+	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
 // parker waits for a connection's socket to have data.
@@ -50,16 +51,4 @@ type parker struct {
 	br   *bufio.Reader
 	raw  syscall.RawConn
 	peek [1]byte
-}
-
-func newParker(br *bufio.Reader, conn net.Conn) *parker {
-	sc, ok := conn.(syscall.Conn)
-	if !ok || br == nil {
-		return nil
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return &parker{br: br, raw: raw}
 }

@@ -3,9 +3,23 @@
 package transport
 
 import (
+	"bufio"
 	"errors"
+	"net"
 	"syscall"
 )
+
+func newParker(br *bufio.Reader, conn net.Conn) *parker {
+	sc, ok := conn.(syscall.Conn)
+	if !ok || br == nil {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return &parker{br: br, raw: raw}
+}
 
 // wait returns when a read would not block: data is buffered already, or
 // the socket has data, or it was closed or failed (the read reports it).

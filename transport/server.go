@@ -163,10 +163,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, messages.CodeForbidden, "origin not allowed")
 		return
 	}
-	id, aerr := s.auth.identify(r)
-	if aerr != nil {
-		s.metrics.countError(aerr.Code)
-		writeError(w, http.StatusUnauthorized, aerr.Code, aerr.Message)
+	id, ok := s.identify(w, r)
+	if !ok {
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
@@ -214,18 +212,37 @@ func (s *Server) originAllowed(r *http.Request) bool {
 
 // fail answers an HTTP request with the error's code and status.
 func (s *Server) fail(w http.ResponseWriter, err error) {
+	code, msg := s.clientError(err)
+	writeError(w, httpStatus(code), code, msg)
+}
+
+// clientError counts an error answered to a client and returns what the
+// client is told: its code and a message safe to show. Internal errors are
+// logged here with their details and attrs, since the client only learns
+// the code.
+func (s *Server) clientError(err error, attrs ...any) (messages.Code, string) {
 	code := messages.CodeOf(err)
 	s.metrics.countError(code)
-	msg := string(code)
 	var ce *messages.Error
 	switch {
 	case errors.As(err, &ce):
-		msg = ce.Message
+		return code, ce.Message
 	case code == messages.CodeInternal:
-		s.log.Error("request failed", "err", err)
-		msg = "internal error"
+		s.log.Error("request failed", append(attrs, "err", err)...)
+		return code, "internal error"
 	}
-	writeError(w, httpStatus(code), code, msg)
+	return code, string(code)
+}
+
+// identify authenticates a request, answering 401 when it fails.
+func (s *Server) identify(w http.ResponseWriter, r *http.Request) (Identity, bool) {
+	id, err := s.auth.identify(r)
+	if err != nil {
+		s.metrics.countError(err.Code)
+		writeError(w, http.StatusUnauthorized, err.Code, err.Message)
+		return id, false
+	}
+	return id, true
 }
 
 func httpStatus(code messages.Code) int {
