@@ -3,7 +3,6 @@ package persistence
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -22,7 +21,6 @@ const (
 	qTakeSeqs = `UPDATE conversations SET last_seq = last_seq + $2, last_message_at_ms = $3
 		WHERE id = $1 RETURNING last_seq`
 	qConversationCount = `SELECT COUNT(*) FROM conversations WHERE id = $1`
-	qByClientID        = `SELECT ` + messageColumns + ` FROM messages m WHERE m.sender_id = $1 AND m.client_msg_id = $2`
 )
 
 // clientKey identifies a message for idempotency.
@@ -63,20 +61,13 @@ func (s *store) AppendMessages(ctx context.Context, msgs []messages.NewMessage) 
 // appendBatch is one attempt at a batch, inside its transaction.
 func (s *store) appendBatch(ctx context.Context, t tx, msgs []messages.NewMessage) ([]messages.AppendResult, error) {
 	results := make([]messages.AppendResult, len(msgs))
-	stored, err := storedClientIDs(ctx, t, msgs)
+	stored, err := storedOriginals(ctx, t, msgs)
 	if err != nil {
 		return nil, err
 	}
-	fresh, firsts := s.splitDuplicates(msgs, stored)
+	fresh, firsts := splitDuplicates(msgs, stored)
 	for i, m := range msgs {
-		if _, ok := stored[clientKey{m.SenderID, m.ClientMsgID}]; ok && m.ClientMsgID != "" {
-			orig, err := duplicateOf(ctx, t, m)
-			if err == nil && orig == nil {
-				err = errors.New("a stored client id vanished")
-			}
-			if err != nil {
-				return nil, err
-			}
+		if orig, ok := stored[clientKey{m.SenderID, m.ClientMsgID}]; ok {
 			results[i] = messages.AppendResult{Message: orig, Duplicate: true}
 		}
 	}
@@ -93,7 +84,7 @@ func (s *store) appendBatch(ctx context.Context, t tx, msgs []messages.NewMessag
 
 // splitDuplicates returns the items to insert, and for each repeat of a
 // client id within the batch, the index of its first occurrence.
-func (s *store) splitDuplicates(msgs []messages.NewMessage, stored map[clientKey]bool) (fresh []int, firsts map[int]int) {
+func splitDuplicates(msgs []messages.NewMessage, stored map[clientKey]*messages.ChatMessage) (fresh []int, firsts map[int]int) {
 	seen := make(map[clientKey]int)
 	firsts = make(map[int]int)
 	for i, m := range msgs {
@@ -101,7 +92,7 @@ func (s *store) splitDuplicates(msgs []messages.NewMessage, stored map[clientKey
 		switch {
 		case m.ClientMsgID == "":
 			fresh = append(fresh, i)
-		case stored[key]:
+		case stored[key] != nil:
 		default:
 			if first, ok := seen[key]; ok {
 				firsts[i] = first
@@ -250,19 +241,17 @@ func (s *store) memberships(ctx context.Context, t tx, msgs []messages.NewMessag
 			args = append(args, msgs[i].ConversationID, msgs[i].SenderID)
 		}
 	}
-	for _, n := range qMemberships.chunks(len(args) / 2) {
-		chunk := args[:2*n]
-		args = args[2*n:]
-		err := each(ctx, t, func(rs rows) error {
+	err := qMemberships.split(args, 2, func(text string, chunk []any) error {
+		return each(ctx, t, func(rs rows) error {
 			var k memberKey
 			err := rs.Scan(&k.conv, &k.user)
 			pairs[k] = true
 			s.members.add(k)
 			return err
-		}, qMemberships.text(n), chunk...)
-		if err != nil {
-			return nil, fmt.Errorf("checking memberships: %w", err)
-		}
+		}, text, chunk...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checking memberships: %w", err)
 	}
 	return pairs, nil
 }
@@ -297,17 +286,11 @@ const messageFields = 7
 
 // insertSteps are the multi-row INSERTs of the messages.
 func insertSteps(rows []*messages.ChatMessage) []*step {
-	var steps []*step
-	for _, n := range qInsertMessages.chunks(len(rows)) {
-		chunk := rows[:n]
-		rows = rows[n:]
-		args := make([]any, 0, n*messageFields)
-		for _, m := range chunk {
-			args = append(args, m.ConversationId, m.Seq, m.Id, m.SenderId, nullable(m.ClientMsgId), m.Content, m.CreatedAtMs)
-		}
-		steps = append(steps, &step{query: qInsertMessages.text(n), args: args})
+	args := make([]any, 0, len(rows)*messageFields)
+	for _, m := range rows {
+		args = append(args, m.ConversationId, m.Seq, m.Id, m.SenderId, nullable(m.ClientMsgId), m.Content, m.CreatedAtMs)
 	}
-	return steps
+	return qInsertMessages.steps(args, messageFields)
 }
 
 // watermarkSteps move each sender's watermark to its newest message of the
@@ -327,59 +310,47 @@ func watermarkSteps(rows []*messages.ChatMessage) []*step {
 	slices.SortFunc(keys, func(a, b memberKey) int { // the lock order
 		return cmp.Or(cmp.Compare(a.conv, b.conv), cmp.Compare(a.user, b.user))
 	})
-	var steps []*step
-	for _, n := range qSetWatermarks.chunks(len(keys)) {
-		chunk := keys[:n]
-		keys = keys[n:]
-		args := make([]any, 0, 3*n)
-		for _, k := range chunk {
-			args = append(args, k.conv, k.user, newest[k])
-		}
-		steps = append(steps, &step{query: qSetWatermarks.text(n), args: args})
+	args := make([]any, 0, 3*len(keys))
+	for _, k := range keys {
+		args = append(args, k.conv, k.user, newest[k])
 	}
-	return steps
+	return qSetWatermarks.steps(args, 3)
 }
 
-// storedClientIDs returns which client ids of the batch are already
-// stored, in one query per chunk rather than one per message.
-func storedClientIDs(ctx context.Context, t tx, msgs []messages.NewMessage) (map[clientKey]bool, error) {
-	stored := make(map[clientKey]bool)
+// storedOriginals returns the batch's messages already stored, by client
+// id, with their ReadBy from before the batch moves any watermark. It costs
+// one query per chunk and one per conversation, where a client resending
+// many stored messages cost two queries each.
+func storedOriginals(ctx context.Context, t tx, msgs []messages.NewMessage) (map[clientKey]*messages.ChatMessage, error) {
+	stored := make(map[clientKey]*messages.ChatMessage)
 	var args []any
 	for _, m := range msgs {
 		if m.ClientMsgID != "" {
 			args = append(args, m.SenderID, m.ClientMsgID)
 		}
 	}
-	for _, n := range qStoredClientIDs.chunks(len(args) / 2) {
-		chunk := args[:2*n]
-		args = args[2*n:]
-		err := each(ctx, t, func(rs rows) error {
-			var k clientKey
-			err := rs.Scan(&k.sender, &k.clientMsgID)
-			stored[k] = true
+	err := qStoredClientIDs.split(args, 2, func(text string, chunk []any) error {
+		return each(ctx, t, func(rs rows) error {
+			msg, err := scanMessage(rs)
+			if err == nil {
+				stored[clientKey{msg.SenderId, msg.ClientMsgId}] = msg
+			}
 			return err
-		}, qStoredClientIDs.text(n), chunk...)
-		if err != nil {
-			return nil, fmt.Errorf("looking up client ids: %w", err)
+		}, text, chunk...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("looking up client ids: %w", err)
+	}
+	members := make(map[string][]member)
+	for _, msg := range stored {
+		ms, ok := members[msg.ConversationId]
+		if !ok {
+			if ms, err = membersOf(ctx, t, msg.ConversationId); err != nil {
+				return nil, err
+			}
+			members[msg.ConversationId] = ms
 		}
+		msg.ReadBy = readBy(msg, ms)
 	}
 	return stored, nil
-}
-
-// duplicateOf returns the stored message with nm's sender and client id,
-// with its ReadBy, or nil when there is none.
-func duplicateOf(ctx context.Context, t tx, nm messages.NewMessage) (*messages.ChatMessage, error) {
-	msg, err := scanMessageRow(t.queryRow(ctx, qByClientID, nm.SenderID, nm.ClientMsgID))
-	if isNoRows(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("looking up client id: %w", err)
-	}
-	members, err := membersOf(ctx, t, msg.ConversationId)
-	if err != nil {
-		return nil, err
-	}
-	msg.ReadBy = readBy(msg, members)
-	return msg, nil
 }

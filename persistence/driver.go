@@ -55,7 +55,12 @@ func (st *step) run(ctx context.Context, q querier) error {
 	if st.dest == nil {
 		return q.exec(ctx, st.query, st.args...)
 	}
-	err := q.queryRow(ctx, st.query, st.args...).Scan(st.dest...)
+	return st.scanned(q.queryRow(ctx, st.query, st.args...).Scan(st.dest...))
+}
+
+// scanned is the outcome of scanning the step's row: for a step, a missing
+// row is no error, only noRow set, whichever driver ran it.
+func (st *step) scanned(err error) error {
 	if isNoRows(err) {
 		st.noRow = true
 		return nil

@@ -38,6 +38,28 @@ func (q *sizedQuery) chunks(rows int) []int {
 	return lens
 }
 
+// split cuts args, width of them per row, into chunks that have a text,
+// and calls fn with each chunk and its text until fn fails.
+func (q *sizedQuery) split(args []any, width int, fn func(text string, chunk []any) error) error {
+	for _, n := range q.chunks(len(args) / width) {
+		if err := fn(q.text(n), args[:width*n:width*n]); err != nil {
+			return err
+		}
+		args = args[width*n:]
+	}
+	return nil
+}
+
+// steps are the statements of args, one per chunk.
+func (q *sizedQuery) steps(args []any, width int) []*step {
+	var steps []*step
+	_ = q.split(args, width, func(text string, chunk []any) error {
+		steps = append(steps, &step{query: text, args: chunk})
+		return nil
+	})
+	return steps
+}
+
 func (q *sizedQuery) text(rows int) string {
 	t, ok := q.texts[rows]
 	if !ok {
@@ -76,8 +98,8 @@ func valueRows(rows, width int, wrap func(n, col int) string) string {
 // arguments (at most 896) far below both databases' limits.
 var (
 	qStoredClientIDs = newSizedQuery(256, func(n int) string {
-		return `SELECT sender_id, client_msg_id FROM messages
-			WHERE (sender_id, client_msg_id) IN (VALUES ` + valueRows(n, 2, nil) + `)`
+		return `SELECT ` + messageColumns + ` FROM messages m
+			WHERE (m.sender_id, m.client_msg_id) IN (VALUES ` + valueRows(n, 2, nil) + `)`
 	})
 	qMemberships = newSizedQuery(256, func(n int) string {
 		return `SELECT conversation_id, user_id FROM conversation_members

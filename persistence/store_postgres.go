@@ -165,10 +165,7 @@ func (t pgTx) pipeline(ctx context.Context, steps []*step) (err error) {
 			}
 			continue
 		}
-		err := br.QueryRow().Scan(st.dest...)
-		if isNoRows(err) {
-			st.noRow = true
-		} else if err != nil {
+		if err := st.scanned(br.QueryRow().Scan(st.dest...)); err != nil {
 			return err
 		}
 	}

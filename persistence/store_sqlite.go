@@ -99,7 +99,7 @@ type sqliteDB struct {
 // every size of the sized ones.
 var batchStatements = func() []string {
 	qs := []string{
-		qTakeSeqs, qSetWatermark, qConversationCount, qByClientID,
+		qTakeSeqs, qSetWatermark, qConversationCount,
 		qMembers, qLastSeq, qWatermark, qCoveredSenders,
 		upsertUser, qInsertConversation, qInsertMember,
 	}

@@ -37,12 +37,11 @@ type Store struct {
 
 // conv is a conversation and its messages; msgs[i] has seq i+1.
 type conv struct {
-	id            string
-	members       []string // sorted
-	lastRead      map[string]int64
-	createdAt     int64
-	lastMessageAt int64
-	msgs          []*record
+	id        string
+	members   []string // sorted
+	lastRead  map[string]int64
+	createdAt int64
+	msgs      []*record
 }
 
 // record is a stored message without its ReadBy, which is computed on read.
@@ -304,7 +303,7 @@ func (c *conv) isMember(userID string) bool {
 
 func (c *conv) activity() int64 {
 	if len(c.msgs) > 0 {
-		return c.lastMessageAt
+		return c.msgs[len(c.msgs)-1].createdAt
 	}
 	return c.createdAt
 }

@@ -72,7 +72,6 @@ func (s *Store) appendOne(nm messages.NewMessage) messages.AppendResult {
 		createdAt:   createdAt.UnixMilli(),
 	}
 	c.msgs = append(c.msgs, r)
-	c.lastMessageAt = r.createdAt
 	c.lastRead[r.sender] = r.seq
 	if r.clientMsgID != "" {
 		s.clientID[clientKey{r.sender, r.clientMsgID}] = r
