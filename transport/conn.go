@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -33,11 +35,11 @@ type queued struct {
 	at    int64 // unix ns
 }
 
-// conn is one WebSocket connection. Its reader goroutine owns its lifecycle:
+// conn is one WebSocket connection. Its reading side owns its lifecycle:
 // it starts the writer, and on its way out ends the session and the socket.
-// Reading, handling and writing run as jobs on the server's workers, so an
-// idle connection costs one parked goroutine with a small stack, and no
-// write buffer.
+// Reading, handling and writing run as jobs on the server's workers, woken
+// by the poller, so an idle connection costs no goroutine and no write
+// buffer (see park.go).
 type conn struct {
 	srv  *Server
 	sess *actors.Session
@@ -57,6 +59,14 @@ type conn struct {
 
 	limiter *rate.Limiter
 	strikes *rate.Limiter
+
+	// Set when the poller reads this connection: the read buffer we own,
+	// the socket for epoll and the poller's token for it.
+	br      *bufio.Reader
+	raw     syscall.RawConn
+	token   int32
+	armed   atomic.Uint32 // times armed: orders one read job before the next
+	dropped atomic.Bool   // drop was called: the reader ends at its next read
 }
 
 func newConn(srv *Server) *conn {
@@ -167,8 +177,9 @@ func (c *conn) writeLoop() {
 		if closeFrame != nil {
 			deadline := time.Now().Add(c.srv.opts.WriteTimeout)
 			_ = ws.WriteControl(websocket.CloseMessage, closeFrame, deadline)
-			// The reader ends on the client's answer, or on this deadline.
-			_ = ws.SetReadDeadline(time.Now().Add(closeWait))
+			// The reader ends on the client's answer, or when this drops
+			// the socket.
+			time.AfterFunc(closeWait, func() { c.drop(ws) })
 		}
 		c.mu.Lock()
 		c.spare = batch[:0]
@@ -201,14 +212,25 @@ func (c *conn) abort(err error) {
 		c.srv.metrics.slowClosed.Inc()
 	}
 	if ws != nil {
-		_ = ws.NetConn().Close()
+		c.drop(ws)
 	}
 }
 
-// run is the reader goroutine: it serves the connection until it ends.
-func (c *conn) run(ws *websocket.Conn, park *parker) {
-	defer c.srv.goroutines.Done()
-	defer c.finish(ws)
+// drop ends the connection from outside its reader: reading is shut down,
+// which wakes the reader, parked or polled, to fail and clean up. Closing
+// the socket instead would leave a polled connection unnoticed: the
+// kernel forgets a closed fd's epoll registration without an event.
+func (c *conn) drop(ws *websocket.Conn) {
+	c.dropped.Store(true)
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok && tc.CloseRead() == nil {
+		return
+	}
+	_ = ws.NetConn().Close()
+}
+
+// run starts serving the connection after its upgrade: it hands reading
+// to the poller, or reads on until the end where there is none.
+func (c *conn) run(ws *websocket.Conn, br *bufio.Reader) {
 	c.mu.Lock()
 	c.ws = ws
 	c.startWriterLocked()
@@ -225,40 +247,53 @@ func (c *conn) run(ws *websocket.Conn, park *parker) {
 	<-c.ready
 	c.lastIn.Store(time.Now().UnixNano())
 	c.srv.pings.add(c)
-	if park == nil {
-		for c.readOne(ws) {
-		}
+	if c.polled(ws, br) {
+		c.await(ws)
 		return
 	}
-	// The reader only ever runs the shallow wait: reading and handling run
-	// on a worker, so that neither gorilla's read path nor the handling
-	// grows the stack of the goroutine that stays (a stack never shrinks
-	// below four times what its parked frames use, see park.go).
-	step := make(chan bool, 1)
-	read := func() { step <- c.readBuffered(ws, park) }
-	for {
-		if err := park.wait(); err != nil {
-			c.readFailed(err)
-			return
-		}
-		c.srv.work.Go(read)
-		if !<-step {
-			return
-		}
+	for c.readOne(ws) {
+	}
+	c.finish(ws)
+}
+
+// polled prepares the connection for the poller; false when there is no
+// poller or the connection is not a socket with a read buffer we own.
+func (c *conn) polled(ws *websocket.Conn, br *bufio.Reader) bool {
+	sc, ok := ws.NetConn().(syscall.Conn)
+	if c.srv.poll == nil || br == nil || !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	c.br, c.raw = br, raw
+	return true
+}
+
+// await arms the poller: the next read job runs when the socket has data.
+func (c *conn) await(ws *websocket.Conn) {
+	if err := c.srv.poll.arm(c); err != nil {
+		c.readFailed(err)
+		c.finish(ws)
 	}
 }
 
-// readBuffered reads and handles messages while the read buffer holds
-// more, so a burst is one job; false when the connection ended.
-func (c *conn) readBuffered(ws *websocket.Conn, park *parker) bool {
+// readJob runs on a worker when the socket is readable: it reads and
+// handles every message the read buffer holds (a burst is one job), then
+// waits for more, or ends the connection.
+func (c *conn) readJob() {
+	ws := c.ws
 	for {
-		if !c.readOne(ws) {
-			return false
+		if c.dropped.Load() || !c.readOne(ws) {
+			c.finish(ws)
+			return
 		}
-		if park.br.Buffered() == 0 {
-			return true
+		if c.br.Buffered() == 0 {
+			break
 		}
 	}
+	c.await(ws)
 }
 
 // readOne reads and handles one message; false when the connection ended.
@@ -334,6 +369,8 @@ func (c *conn) finish(ws *websocket.Conn) {
 	c.mu.Unlock()
 	c.srv.pings.remove(c)
 	c.sess.Close()
+	c.srv.poll.forget(c)
 	_ = ws.Close()
 	c.srv.metrics.connections.Dec()
+	c.srv.conns.Done()
 }

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -672,4 +673,69 @@ func TestQuietConnectionsArePinged(t *testing.T) {
 	case <-time.After(wstest.Wait):
 		t.Fatal("a quiet connection was not pinged")
 	}
+}
+
+// An idle connection is a socket the poller watches, not a goroutine
+// parked in a read: thousands of idle users must not cost thousands of
+// stacks.
+func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux only; elsewhere each connection reads on a goroutine")
+	}
+	s := start(t)
+	const n = 200
+	for i := range n {
+		// Raw clients, read only for their first frame: no goroutine on
+		// the client side.
+		ws, _, err := websocket.DefaultDialer.Dial(wstest.WSURL(s.http.URL, fmt.Sprintf("user=u%d&role=CLIENT", i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		if _, _, err := ws.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A connection is idle once its first frame is written and its socket
+	// handed to the poller: probe until then.
+	deadline := time.Now().Add(wstest.Wait)
+	for {
+		serving := connGoroutines()
+		if serving <= n/10 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines serve %d idle connections", serving, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// connGoroutines counts the goroutines running a connection's code. Idle
+// workers of the pools were created by connections but run none of it.
+func connGoroutines() int {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		frames, _, _ := strings.Cut(g, "\ncreated by ")
+		if strings.Contains(frames, "presenced/transport.(*conn)") {
+			n++
+		}
+	}
+	return n
+}
+
+// A client that never answers the server's close frame is dropped after
+// the close wait, and then no longer counts as connected.
+func TestClientIgnoringTheCloseIsDropped(t *testing.T) {
+	s := start(t)
+	ws, _, err := websocket.DefaultDialer.Dial(wstest.WSURL(s.http.URL, "user=mute&role=CLIENT"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	s.waitConnections(1)
+	s.clock.Advance(30 * time.Second) // the heartbeat timeout: the server closes
+	s.waitConnections(0)
 }

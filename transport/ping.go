@@ -11,8 +11,9 @@ import (
 // 1.25 heartbeat intervals, so that proxies keep them open; the pong counts
 // as life. A client heartbeating in time is not pinged: its frames (and our
 // acks) already keep the connection open, and the pong of a ping would
-// park its reader inside gorilla's read, on a deeper stack, until the next
-// data frame (see park.go). One goroutine checks every connection once a
+// wake a read job that then waits inside gorilla's read, holding a worker,
+// until the next data frame (gorilla reads on past control frames; see
+// park.go). One goroutine checks every connection once a
 // second: cheaper than a timer per connection, and a ping a second late
 // does not matter.
 type pinger struct {

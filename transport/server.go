@@ -96,10 +96,11 @@ type Server struct {
 	mux      *http.ServeMux
 	pings    *pinger
 	work     *workpool.Pool
+	poll     *poller // nil where there is none: connections read on goroutines
 
-	// goroutines counts every reader, writer and handler goroutine of
-	// connections, so Shutdown can wait for them.
-	goroutines sync.WaitGroup
+	// conns counts the connections whose reading side has not finished,
+	// so that Wait can wait for them.
+	conns sync.WaitGroup
 }
 
 // New builds a Server on an engine.
@@ -132,6 +133,10 @@ func New(opts Options, engine *actors.Engine) (*Server, error) {
 	}
 	s.routes()
 	s.work = workpool.New()
+	if s.poll, err = newPoller(s.work, s.log); err != nil {
+		// Not fatal: connections then read on a goroutine each.
+		s.log.Warn("no poller for idle connections", "err", err)
+	}
 	s.pings = newPinger(s)
 	go s.pings.run()
 	return s, nil
@@ -146,7 +151,7 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) Wait(ctx context.Context) error {
 	s.pings.close()
 	done := make(chan struct{})
-	go func() { s.goroutines.Wait(); s.work.Close(); close(done) }()
+	go func() { s.conns.Wait(); s.poll.close(); s.work.Close(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -185,8 +190,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.connections.Inc()
-	s.goroutines.Add(1)
-	go c.run(ws, newParker(hj.br, ws.NetConn()))
+	s.conns.Add(1)
+	// On the handler's goroutine: with a poller it returns once the
+	// connection is armed.
+	c.run(ws, hj.br)
 }
 
 // originAllowed: no Origin (not a browser), the same host, or a listed one.
