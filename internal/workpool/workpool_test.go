@@ -1,0 +1,68 @@
+package workpool
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+func (p *Pool) workers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.live
+}
+
+// After a burst, a trickle of jobs is served by the few most recently idle
+// workers, and the rest of the burst's workers exit.
+func TestSurplusWorkersRetireUnderATrickle(t *testing.T) {
+	p := New()
+	p.idleFor = 100 * time.Millisecond
+	defer p.Close()
+
+	const burst = 50
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	started.Add(burst)
+	for range burst {
+		p.Go(func() { started.Done(); <-release })
+	}
+	started.Wait()
+	if n := p.workers(); n != burst {
+		t.Fatalf("%d workers for %d blocked jobs", n, burst)
+	}
+	close(release)
+
+	// A job every 5 ms: every worker would see one well within idleFor if
+	// they were handed out in turn.
+	deadline := time.Now().Add(5 * time.Second)
+	for p.workers() > 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers still alive for a trickle of one job at a time", p.workers())
+		}
+		done := make(chan struct{})
+		p.Go(func() { close(done) })
+		<-done
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCloseWaitsForBusyWorkers(t *testing.T) {
+	p := New()
+	finished := make(chan struct{})
+	started := make(chan struct{})
+	p.Go(func() {
+		close(started)
+		time.Sleep(20 * time.Millisecond)
+		close(finished)
+	})
+	<-started
+	p.Close()
+	select {
+	case <-finished:
+	default:
+		t.Fatal("Close returned before a busy job finished")
+	}
+	if n := p.workers(); n != 0 {
+		t.Fatalf("%d workers left after Close", n)
+	}
+}
