@@ -27,11 +27,16 @@ type SQLite struct {
 // lock at BEGIN instead of failing to upgrade a read lock mid-transaction.
 // A 64 MiB page cache and memory-mapped reads keep the hot pages (recent
 // messages, their indexes) out of pread: under load the default 2 MiB cache
-// made SQLite read pages back for nearly every insert.
+// made SQLite read pages back for nearly every insert. temp_store=MEMORY
+// keeps each multi-row statement's undo log (the statement journal, needed
+// only to roll one statement back inside its transaction) in memory: past
+// 64 KiB SQLite spilled it to a temporary file, opened, written and closed
+// for nearly every batch, 8% of the server's CPU at 5,000 messages/s. The
+// WAL alone makes a commit durable.
 const (
 	sqliteCommonParams = "_pragma=busy_timeout(5000)&_pragma=cache_size(-65536)&_pragma=mmap_size(268435456)"
 	sqliteWriterParams = sqliteCommonParams + "&_pragma=foreign_keys(1)" +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 	sqliteReaderParams = sqliteCommonParams + "&_pragma=query_only(1)"
 )
 
