@@ -34,3 +34,18 @@ func TestValueRowsNumbersPlaceholdersAcrossRows(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// SQLite runs the sized statements with anonymous parameters; statements
+// whose parameters are out of order or repeated keep their numbers.
+func TestAnonymousParamsOnlyWhereOrderAllows(t *testing.T) {
+	text := qSetWatermarks.text(2)
+	got := anonymousParams(text)
+	if strings.Contains(got, "$") || strings.Count(got, "?") != 6 {
+		t.Fatalf("sized statement rewritten to %q", got)
+	}
+	for _, q := range []string{qTakeSeqs, `SELECT $1, $1`, `SELECT $1, $3`} {
+		if got := anonymousParams(q); got != q {
+			t.Fatalf("%q rewritten to %q", q, got)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -121,13 +123,41 @@ var batchStatements = func() []string {
 func (d *sqliteDB) prepare(ctx context.Context) error {
 	d.stmts = make(map[string]*sql.Stmt, len(batchStatements))
 	for _, q := range batchStatements {
-		st, err := d.write.PrepareContext(ctx, q)
+		st, err := d.write.PrepareContext(ctx, anonymousParams(q))
 		if err != nil {
 			return err
 		}
 		d.stmts[q] = st
 	}
 	return nil
+}
+
+// anonymousParams rewrites $1, $2, ... as ? when they appear in that
+// order, each once, as in the sized statements; otherwise q is returned as
+// it is. SQLite counts $N as a named parameter, and the driver asks the
+// name of each one on every execution through a linear lookup: quadratic
+// for a multi-row INSERT's 896 parameters (3% of the server's CPU at 5,000
+// messages/s).
+func anonymousParams(q string) string {
+	var b strings.Builder
+	next := 1
+	for i := 0; i < len(q); i++ {
+		if q[i] != '$' {
+			b.WriteByte(q[i])
+			continue
+		}
+		j := i + 1
+		for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+			j++
+		}
+		if n, err := strconv.Atoi(q[i+1 : j]); err != nil || n != next {
+			return q
+		}
+		next++
+		b.WriteByte('?')
+		i = j - 1
+	}
+	return b.String()
 }
 
 func (d *sqliteDB) beginWrite(ctx context.Context) (tx, error) {
