@@ -2,12 +2,10 @@ package transport_test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/internal/pgtest"
-	"github.com/presenced/presenced/internal/tcpproxy"
 	"github.com/presenced/presenced/internal/wstest"
 	"github.com/presenced/presenced/persistence"
 )
@@ -17,16 +15,8 @@ import (
 // /readyz turns 503, presence keeps working, and everything recovers by
 // itself when the database is back.
 func TestStoreOutage(t *testing.T) {
-	u, err := url.Parse(pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := tcpproxy.Start(t, u.Host)
-	u.Host = proxy.Addr
-	q := u.Query()
-	q.Set("connect_timeout", "2")
-	u.RawQuery = q.Encode()
-	store, err := persistence.OpenPostgres(context.Background(), u.String(), nil)
+	dbURL, proxy := pgtest.Cuttable(t)
+	store, err := persistence.OpenPostgres(context.Background(), dbURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

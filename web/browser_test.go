@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,16 +226,8 @@ func TestDashboardInChromium(t *testing.T) {
 // is back. It is stored and shown once.
 func TestDashboardRetriesWhileTheStoreIsDown(t *testing.T) {
 	chromium := chromiumPath(t)
-	u, err := url.Parse(pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := tcpproxy.Start(t, u.Host)
-	u.Host = db.Addr
-	q := u.Query()
-	q.Set("connect_timeout", "2")
-	u.RawQuery = q.Encode()
-	store, err := persistence.OpenPostgres(context.Background(), u.String(), nil)
+	dbURL, db := pgtest.Cuttable(t)
+	store, err := persistence.OpenPostgres(context.Background(), dbURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

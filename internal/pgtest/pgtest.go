@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/presenced/presenced/internal/tcpproxy"
 )
 
 // EnvURL names the environment variable holding the test database's URL.
@@ -90,4 +92,21 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails: crypto/rand aborts the program instead
 	return hex.EncodeToString(b)
+}
+
+// Cuttable is URL reached through a proxy that the test can cut and
+// restore, to play a database outage. connect_timeout=2 makes a store
+// notice the outage in seconds rather than at the driver's default.
+func Cuttable(t testing.TB) (string, *tcpproxy.Proxy) {
+	t.Helper()
+	u, err := url.Parse(URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := tcpproxy.Start(t, u.Host)
+	u.Host = proxy.Addr
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	return u.String(), proxy
 }
