@@ -35,7 +35,7 @@ type env struct {
 	run     *runner
 	pool    *workpool.Pool // where actors run their messages
 	metrics *metrics
-	online  onlineSet     // users the registry knows connected
+	online  onlineSet     // users the registry knows connected (cluster)
 	cl      *clusterState // nil on a single node
 	grains  grainSet      // local user grains (cluster)
 	// restarting holds the PIDs of user actors being restarted by their

@@ -203,7 +203,11 @@ func (r *registry) changed(p *messages.UserPresence) {
 	}
 	e := &entry{p: p}
 	r.users[p.UserId] = e
-	r.env.online.set(p.UserId, p.Connected)
+	if r.env.cl != nil {
+		// Only the cluster's router asks; on one node the set would cost
+		// every connected user a few hundred bytes for nothing.
+		r.env.online.set(p.UserId, p.Connected)
+	}
 	var before *messages.UserPresence
 	if old != nil {
 		before = old.p
