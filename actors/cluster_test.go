@@ -109,14 +109,25 @@ func (w tLog) Write(p []byte) (int, error) {
 // waitMembers waits until every member sees n members.
 func (tc *testCluster) waitMembers(n int) {
 	tc.t.Helper()
-	deadline := time.Now().Add(clusterWait)
 	for _, e := range tc.members {
-		for len(e.env.memberAddrs()) != n {
-			if time.Now().After(deadline) {
-				tc.t.Fatalf("member %s sees %v, want %d members", e.env.member, e.env.memberAddrs(), n)
-			}
-			time.Sleep(10 * time.Millisecond)
+		eventually(tc.t, func() bool { return len(e.env.memberAddrs()) == n },
+			func() string {
+				return fmt.Sprintf("member %s sees %v, want %d members", e.env.member, e.env.memberAddrs(), n)
+			})
+	}
+}
+
+// eventually probes cond until it holds, failing with what() after
+// clusterWait: membership and remoting run on real time, not the fake
+// clock.
+func eventually(t testing.TB, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(clusterWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(what())
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -341,13 +352,8 @@ func TestClusterGrainReactivation(t *testing.T) {
 	// a fresh PID (a PID caches the process that resolved it, and this one
 	// was resolved by the session's member, as a remote one).
 	tc.memberAt(old.Address).root.Send(actor.NewPID(old.Address, old.Id), &crash{})
-	deadline := time.Now().Add(clusterWait)
-	for alice.sess.grain().Equal(old) {
-		if time.Now().After(deadline) {
-			t.Fatal("the connection never re-attached to a new activation")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, func() bool { return !alice.sess.grain().Equal(old) },
+		func() string { return "the connection never re-attached to a new activation" })
 	bob.quiet(t, 300*time.Millisecond, "alice")
 	alice.sess.Blur("bob")
 	bob.status(t, "alice", "active")

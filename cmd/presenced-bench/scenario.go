@@ -124,6 +124,19 @@ func connectResult(p *Partial, r *Result) int64 {
 	return opened
 }
 
+// openShare opens this worker's share of --conns, users named by kind,
+// once every worker reached the "start" barrier. The caller closes them
+// (o.set.closeAll), also after an error.
+func openShare(ctx context.Context, w *worker, kind string) (*opener, error) {
+	lo, hi := w.share(w.cfg.Conns)
+	o := newOpener(w)
+	if err := w.barrier(ctx, "start"); err != nil {
+		return o, err
+	}
+	o.open(ctx, hi-lo, w.parShare(), func(i int) string { return userID(w.cfg, kind, lo+i) }, nil, true)
+	return o, nil
+}
+
 // parShare is this worker's part of --concurrency.
 func (w *worker) parShare() int { return max(1, ceilDiv(w.cfg.Concurrency, w.count)) }
 

@@ -17,18 +17,15 @@ import (
 type idleScenario struct{}
 
 func (idleScenario) work(ctx context.Context, w *worker) (*Partial, error) {
-	c := w.cfg
-	lo, hi := w.share(c.Conns)
-	o := newOpener(w)
+	o, err := openShare(ctx, w, "i")
 	defer o.set.closeAll(w.parShare())
-	if err := w.barrier(ctx, "start"); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	o.open(ctx, hi-lo, w.parShare(), func(i int) string { return userID(c, "i", lo+i) }, nil, true)
 	if err := w.barrier(ctx, "connected"); err != nil {
 		return nil, err
 	}
-	if err := sleepCtx(ctx, c.Duration); err != nil {
+	if err := sleepCtx(ctx, w.cfg.Duration); err != nil {
 		return nil, fmt.Errorf("holding connections: %w", err)
 	}
 	if err := w.barrier(ctx, "held"); err != nil {

@@ -16,14 +16,11 @@ import (
 type stormScenario struct{}
 
 func (stormScenario) work(ctx context.Context, w *worker) (*Partial, error) {
-	c := w.cfg
-	lo, hi := w.share(c.Conns)
-	o := newOpener(w)
+	o, err := openShare(ctx, w, "s")
 	defer o.set.closeAll(w.parShare())
-	if err := w.barrier(ctx, "start"); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	o.open(ctx, hi-lo, w.parShare(), func(i int) string { return userID(c, "s", lo+i) }, nil, true)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("storm interrupted: %w", err)
 	}
