@@ -36,6 +36,9 @@ func (s *Server) routes() {
 	// docs/benchmarks.md were explained.
 	mux.HandleFunc("GET /debug/pprof/", s.authed(s.adminOnly("profile the server", pprof.Index)))
 	mux.HandleFunc("GET /debug/pprof/profile", s.authed(s.adminOnly("profile the server", pprof.Profile)))
+	// The execution trace shows what the CPU profile cannot: goroutines
+	// waiting to run, in syscalls, or blocked.
+	mux.HandleFunc("GET /debug/pprof/trace", s.authed(s.adminOnly("trace the server", pprof.Trace)))
 	mux.HandleFunc("GET /v1/info", s.serveInfo)
 	if s.opts.UI != nil {
 		mux.Handle("GET /{$}", s.opts.UI)
