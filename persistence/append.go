@@ -156,26 +156,25 @@ func (s *store) placeAll(ctx context.Context, t tx, msgs []messages.NewMessage, 
 			taking = append(taking, c)
 		}
 	}
-	top := make([]int64, len(taking))
-	steps := make([]*step, len(taking))
+	latest := make([]int64, len(taking))
 	for n, c := range taking {
 		// The conversation's activity is its newest message's time.
-		var latest int64
 		for _, i := range ok[c] {
-			latest = max(latest, createdAtMs(msgs[i], now))
+			latest[n] = max(latest[n], createdAtMs(msgs[i], now))
 		}
-		steps[n] = &step{query: qTakeSeqs, args: []any{c, len(ok[c]), latest}, dest: []any{&top[n]}}
 	}
-	if err := t.pipeline(ctx, steps); err != nil {
+	tops, err := s.takeSeqs(ctx, t, taking, ok, latest)
+	if err != nil {
 		return nil, fmt.Errorf("taking seqs: %w", err)
 	}
 	var rows []*messages.ChatMessage
-	for n, c := range taking {
-		if steps[n].noRow {
+	for _, c := range taking {
+		top, found := tops[c]
+		if !found {
 			ok[c] = nil // no such conversation
 			continue
 		}
-		rows = append(rows, placed(msgs, c, ok[c], top[n], now, results)...)
+		rows = append(rows, placed(msgs, c, ok[c], top, now, results)...)
 	}
 	for _, c := range convs {
 		if len(ok[c]) == 0 {
@@ -185,6 +184,43 @@ func (s *store) placeAll(ctx context.Context, t tx, msgs []messages.NewMessage, 
 		}
 	}
 	return rows, nil
+}
+
+// takeSeqs takes len(items[c]) seqs of each conversation c of convs (in
+// lock order), and returns the last seq taken of each; a conversation that
+// does not exist has none.
+func (s *store) takeSeqs(ctx context.Context, t tx, convs []string, items map[string][]int, latest []int64) (map[string]int64, error) {
+	tops := make(map[string]int64, len(convs))
+	if s.db.oneWriter() {
+		args := make([]any, 0, 3*len(convs))
+		for n, c := range convs {
+			args = append(args, c, len(items[c]), latest[n])
+		}
+		err := qTakeSeqsMany.split(args, 3, func(text string, chunk []any) error {
+			return each(ctx, t, func(rs rows) error {
+				var c string
+				var top int64
+				err := rs.Scan(&c, &top)
+				tops[c] = top
+				return err
+			}, text, chunk...)
+		})
+		return tops, err
+	}
+	top := make([]int64, len(convs))
+	steps := make([]*step, len(convs))
+	for n, c := range convs {
+		steps[n] = &step{query: qTakeSeqs, args: []any{c, len(items[c]), latest[n]}, dest: []any{&top[n]}}
+	}
+	if err := t.pipeline(ctx, steps); err != nil {
+		return nil, err
+	}
+	for n, c := range convs {
+		if !steps[n].noRow {
+			tops[c] = top[n]
+		}
+	}
+	return tops, nil
 }
 
 // createdAtMs is a message's time, the store's clock when it has none.

@@ -78,6 +78,9 @@ type backend interface {
 	reader() querier
 	// lockClause is appended to a SELECT that must lock its row.
 	lockClause() string
+	// oneWriter: the database takes one write transaction at a time, so
+	// the order a statement locks rows in cannot deadlock another.
+	oneWriter() bool
 	// uniqueViolation, retryable and unavailable classify driver errors.
 	uniqueViolation(err error) bool
 	retryable(err error) bool

@@ -3,11 +3,14 @@ package persistence_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/presenced/presenced/actors"
 	"github.com/presenced/presenced/internal/storetest"
@@ -81,6 +84,42 @@ func TestSQLiteDeadline(t *testing.T) {
 	_, err := s.Conversations(ctx, "alice")
 	if !errors.Is(err, messages.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("expired deadline: got %v, want ErrUnavailable and DeadlineExceeded", err)
+	}
+}
+
+// TestSQLiteCheckpointsInBackground: committed messages are copied from
+// the WAL into the database file itself soon after the commit, long before
+// the WAL is long enough for the writer to checkpoint in a commit of its
+// own (which would make that commit, and every send waiting on it, slow).
+func TestSQLiteCheckpointsInBackground(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "presenced.db")
+	s := openSQLite(t, path)
+	conv, _, err := s.CreateConversation(t.Context(), []string{"ann", "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Size()
+	}
+	before := size()
+	batch := make([]messages.NewMessage, 100) // ~100 KiB: a few dozen pages
+	for i := range batch {
+		batch[i] = messages.NewMessage{ConversationID: conv.Id, SenderID: "ann",
+			ClientMsgID: fmt.Sprint(i), Content: strings.Repeat("x", 1000)}
+	}
+	if _, err := s.AppendMessages(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for size() < before+100*1000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file %d bytes 10 s after a commit of 100 KiB (%d before): the WAL was not checkpointed", size(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

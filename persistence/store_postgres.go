@@ -74,6 +74,10 @@ func (d *pgDB) reader() querier { return pgQuerier{d.pool} }
 
 func (d *pgDB) lockClause() string { return " FOR UPDATE" }
 
+// oneWriter is false: members append at once, and take conversations'
+// rows in id order, one statement each, so that they never deadlock.
+func (d *pgDB) oneWriter() bool { return false }
+
 func (d *pgDB) uniqueViolation(err error) bool { return sqlState(err) == "23505" }
 
 // retryable: a deadlock or a serialization failure against another node's

@@ -34,12 +34,15 @@ type SQLite struct {
 // only to roll one statement back inside its transaction) in memory: past
 // 64 KiB SQLite spilled it to a temporary file, opened, written and closed
 // for nearly every batch, 8% of the server's CPU at 5,000 messages/s. The
-// WAL alone makes a commit durable.
+// WAL alone makes a commit durable. The checkpointer's connection only
+// copies the WAL into the database file (checkpoint_sqlite.go).
 const (
 	sqliteCommonParams = "_pragma=busy_timeout(5000)&_pragma=cache_size(-65536)&_pragma=mmap_size(268435456)"
 	sqliteWriterParams = sqliteCommonParams + "&_pragma=foreign_keys(1)" +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
-	sqliteReaderParams = sqliteCommonParams + "&_pragma=query_only(1)"
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate" +
+		"&_pragma=wal_autocheckpoint(" + walAutocheckpoint + ")"
+	sqliteCheckpointParams = sqliteCommonParams + "&_pragma=synchronous(FULL)"
+	sqliteReaderParams     = sqliteCommonParams + "&_pragma=query_only(1)"
 )
 
 // OpenSQLite opens the database file at path, creating it and its folder
@@ -67,11 +70,18 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*SQLite,
 		_ = db.close()
 		return nil, s.fail("preparing statements on "+path, err)
 	}
-	// Readers open once the file is in WAL mode and migrated.
+	// Readers and the checkpointer open once the file is in WAL mode and
+	// migrated.
 	if db.read, err = openSQLitePool(path, sqliteReaderParams, max(4, runtime.GOMAXPROCS(0))); err != nil {
 		_ = db.close()
 		return nil, err
 	}
+	ckdb, err := openSQLitePool(path, sqliteCheckpointParams, 1)
+	if err != nil {
+		_ = db.close()
+		return nil, err
+	}
+	db.ckpt = startCheckpointer(ckdb, s.log)
 	s.log.Info("opened sqlite store", "path", path)
 	return &SQLite{s}, nil
 }
@@ -96,6 +106,7 @@ func openSQLitePool(path, params string, conns int) (*sql.DB, error) {
 type sqliteDB struct {
 	write *sql.DB // one connection: SQLite has one writer at a time anyway
 	read  *sql.DB
+	ckpt  *checkpointer // nil until the store is open
 	// stmts are the statements run once per item of a batch, prepared on
 	// the writer: parsing them again for each message costs more than
 	// running them.
@@ -165,7 +176,11 @@ func (d *sqliteDB) beginWrite(ctx context.Context) (tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlTx{sqlQuerier{r: t, tx: t, stmts: d.stmts}, t}, nil
+	tx := sqlTx{sqlQuerier: sqlQuerier{r: t, tx: t, stmts: d.stmts}, t: t}
+	if d.ckpt != nil {
+		tx.committed = d.ckpt.committed
+	}
+	return tx, nil
 }
 
 // beginRead starts a deferred transaction: its snapshot is taken at the
@@ -175,13 +190,15 @@ func (d *sqliteDB) beginRead(ctx context.Context) (tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlTx{sqlQuerier{r: t}, t}, nil
+	return sqlTx{sqlQuerier: sqlQuerier{r: t}, t: t}, nil
 }
 
 func (d *sqliteDB) reader() querier { return sqlQuerier{r: d.read} }
 
 // lockClause is empty: SQLite locks the whole database for the writer.
 func (d *sqliteDB) lockClause() string { return "" }
+
+func (d *sqliteDB) oneWriter() bool { return true }
 
 func (d *sqliteDB) uniqueViolation(err error) bool {
 	var e *sqlite.Error
@@ -216,6 +233,9 @@ func (d *sqliteDB) ping(ctx context.Context) error {
 
 func (d *sqliteDB) close() error {
 	var errs []error
+	if d.ckpt != nil {
+		errs = append(errs, d.ckpt.close())
+	}
 	for _, st := range d.stmts {
 		errs = append(errs, st.Close())
 	}
@@ -285,7 +305,8 @@ func (r sqlRows) Close() { _ = r.Rows.Close() }
 
 type sqlTx struct {
 	sqlQuerier
-	t *sql.Tx
+	t         *sql.Tx
+	committed func() // after a commit, when set
 }
 
 // pipeline runs the steps one after the other: in process, a round trip
@@ -299,5 +320,13 @@ func (t sqlTx) pipeline(ctx context.Context, steps []*step) error {
 	return nil
 }
 
-func (t sqlTx) commit(context.Context) error   { return t.t.Commit() }
+func (t sqlTx) commit(context.Context) error {
+	if err := t.t.Commit(); err != nil {
+		return err
+	}
+	if t.committed != nil {
+		t.committed()
+	}
+	return nil
+}
 func (t sqlTx) rollback(context.Context) error { return t.t.Rollback() }
