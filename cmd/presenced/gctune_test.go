@@ -8,8 +8,9 @@ func TestGCPercentKeepsAFixedHeadroom(t *testing.T) {
 		want int
 	}{
 		{0, gcMaxPercent},
-		{4 << 20, gcMaxPercent},   // few connections: Go's default
-		{64 << 20, 50},            // half the default at 64 MiB live
+		{4 << 20, gcMaxPercent}, // few connections: Go's default
+		{32 << 20, 50},          // 16 MiB over 32 MiB live
+		{48 << 20, 33},
 		{400 << 20, gcMinPercent}, // many connections: little garbage each
 	} {
 		if got := gcPercentFor(tc.live); got != tc.want {
