@@ -15,12 +15,13 @@ import (
 // the writer is the bottleneck, and a commit of many messages is as cheap
 // as one of a few.
 const (
-	// qTakeSeqs takes a conversation's next $2 seqs, and returns the last.
-	// It locks the conversation's row until commit: that is what orders
-	// concurrent appends, from any process.
-	qTakeSeqs = `UPDATE conversations SET last_seq = last_seq + $2, last_message_at_ms = $3
-		WHERE id = $1 RETURNING last_seq`
 	qConversationCount = `SELECT COUNT(*) FROM conversations WHERE id = $1`
+	// qLockConversations locks conversations' rows in id order, where
+	// several processes write at once: an UPDATE over many rows locks them
+	// in whatever order its plan visits them, and two such could deadlock.
+	// The lock on a conversation's row until commit is what orders
+	// concurrent appends to it, from any process.
+	qLockConversations = `SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`
 )
 
 // clientKey identifies a message for idempotency.
@@ -187,40 +188,32 @@ func (s *store) placeAll(ctx context.Context, t tx, msgs []messages.NewMessage, 
 }
 
 // takeSeqs takes len(items[c]) seqs of each conversation c of convs (in
-// lock order), and returns the last seq taken of each; a conversation that
-// does not exist has none.
+// id order), and returns the last seq taken of each; a conversation that
+// does not exist has none. One statement per chunk of conversations, all
+// in one round trip: one per conversation was a fifth of SQLite's writer's
+// CPU with a batch spread over 100 of them.
 func (s *store) takeSeqs(ctx context.Context, t tx, convs []string, items map[string][]int, latest []int64) (map[string]int64, error) {
+	var steps []*step
+	if !s.db.oneWriter() {
+		steps = append(steps, &step{query: qLockConversations, args: []any{convs}})
+	}
 	tops := make(map[string]int64, len(convs))
-	if s.db.oneWriter() {
-		args := make([]any, 0, 3*len(convs))
-		for n, c := range convs {
-			args = append(args, c, len(items[c]), latest[n])
-		}
-		err := qTakeSeqsMany.split(args, 3, func(text string, chunk []any) error {
-			return each(ctx, t, func(rs rows) error {
-				var c string
-				var top int64
-				err := rs.Scan(&c, &top)
-				tops[c] = top
-				return err
-			}, text, chunk...)
-		})
-		return tops, err
+	took := func(rs rows) error {
+		var c string
+		var top int64
+		err := rs.Scan(&c, &top)
+		tops[c] = top
+		return err
 	}
-	top := make([]int64, len(convs))
-	steps := make([]*step, len(convs))
+	args := make([]any, 0, 3*len(convs))
 	for n, c := range convs {
-		steps[n] = &step{query: qTakeSeqs, args: []any{c, len(items[c]), latest[n]}, dest: []any{&top[n]}}
+		args = append(args, c, int64(len(items[c])), latest[n])
 	}
-	if err := t.pipeline(ctx, steps); err != nil {
-		return nil, err
+	for _, st := range qTakeSeqs.steps(args, 3) {
+		st.each = took
+		steps = append(steps, st)
 	}
-	for n, c := range convs {
-		if !steps[n].noRow {
-			tops[c] = top[n]
-		}
-	}
-	return tops, nil
+	return tops, t.pipeline(ctx, steps)
 }
 
 // createdAtMs is a message's time, the store's clock when it has none.

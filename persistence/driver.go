@@ -42,16 +42,21 @@ type tx interface {
 }
 
 // step is one statement of a pipeline. When dest is set, the statement's
-// single row is scanned into it, or noRow is set when there is none.
+// single row is scanned into it, or noRow is set when there is none; when
+// each is set instead, it is called with every row.
 type step struct {
 	query string
 	args  []any
 	dest  []any
+	each  func(rows) error
 	noRow bool
 }
 
 // run runs a step on q, for drivers that cannot pipeline.
 func (st *step) run(ctx context.Context, q querier) error {
+	if st.each != nil {
+		return each(ctx, q, st.each, st.query, st.args...)
+	}
 	if st.dest == nil {
 		return q.exec(ctx, st.query, st.args...)
 	}
@@ -95,6 +100,11 @@ func each(ctx context.Context, q querier, fn func(rows) error, query string, arg
 	if err != nil {
 		return err
 	}
+	return forRows(rs, fn)
+}
+
+// forRows calls fn on every row of rs, and closes it.
+func forRows(rs rows, fn func(rows) error) error {
 	defer rs.Close()
 	for rs.Next() {
 		if err := fn(rs); err != nil {

@@ -118,14 +118,14 @@ var (
 		}) + `) AS v
 			WHERE conversation_id = v.column1 AND user_id = v.column2 AND last_read_seq < v.column3`
 	})
-	// qTakeSeqsMany is qTakeSeqs for many conversations at once, where
-	// the database has one writer: the order it locks rows in is then of
-	// no consequence. A statement per conversation was a fifth of the
-	// writer's CPU with a batch spread over 100 conversations.
-	qTakeSeqsMany = newSizedQuery(128, func(n int) string {
+	// qTakeSeqs takes each conversation's next column2 seqs, and returns
+	// the last one taken.
+	qTakeSeqs = newSizedQuery(128, func(n int) string {
 		return `UPDATE conversations SET last_seq = last_seq + v.column2, last_message_at_ms = v.column3
-			FROM (VALUES ` + valueRows(n, 3, nil) + `) AS v
+			FROM (VALUES ` + valueRows(n, 3, func(p, col int) string {
+			return fmt.Sprintf("CAST($%d AS %s)", p, [...]string{"TEXT", "BIGINT", "BIGINT"}[col])
+		}) + `) AS v
 			WHERE conversations.id = v.column1 RETURNING conversations.id, conversations.last_seq`
 	})
-	sizedQueries = []*sizedQuery{qStoredClientIDs, qMemberships, qInsertMessages, qSetWatermarks, qTakeSeqsMany}
+	sizedQueries = []*sizedQuery{qStoredClientIDs, qMemberships, qInsertMessages, qSetWatermarks, qTakeSeqs}
 )

@@ -43,7 +43,7 @@ func TestAnonymousParamsOnlyWhereOrderAllows(t *testing.T) {
 	if strings.Contains(got, "$") || strings.Count(got, "?") != 6 {
 		t.Fatalf("sized statement rewritten to %q", got)
 	}
-	for _, q := range []string{qTakeSeqs, `SELECT $1, $1`, `SELECT $1, $3`} {
+	for _, q := range []string{`UPDATE t SET a = $2 WHERE id = $1`, `SELECT $1, $1`, `SELECT $1, $3`} {
 		if got := anonymousParams(q); got != q {
 			t.Fatalf("%q rewritten to %q", q, got)
 		}

@@ -74,8 +74,8 @@ func (d *pgDB) reader() querier { return pgQuerier{d.pool} }
 
 func (d *pgDB) lockClause() string { return " FOR UPDATE" }
 
-// oneWriter is false: members append at once, and take conversations'
-// rows in id order, one statement each, so that they never deadlock.
+// oneWriter is false: members append at once, so they lock
+// conversations' rows in id order first, so that they never deadlock.
 func (d *pgDB) oneWriter() bool { return false }
 
 func (d *pgDB) uniqueViolation(err error) bool { return sqlState(err) == "23505" }
@@ -163,6 +163,16 @@ func (t pgTx) pipeline(ctx context.Context, steps []*step) (err error) {
 		}
 	}()
 	for _, st := range steps {
+		if st.each != nil {
+			rs, err := br.Query()
+			if err != nil {
+				return err
+			}
+			if err := forRows(rs, st.each); err != nil {
+				return err
+			}
+			continue
+		}
 		if st.dest == nil {
 			if _, err := br.Exec(); err != nil {
 				return err

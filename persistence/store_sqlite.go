@@ -117,7 +117,7 @@ type sqliteDB struct {
 // every size of the sized ones.
 var batchStatements = func() []string {
 	qs := []string{
-		qTakeSeqs, qSetWatermark, qConversationCount,
+		qSetWatermark, qConversationCount,
 		qMembers, qLastSeq, qWatermark, qCoveredSenders,
 		upsertUser, qInsertConversation, qInsertMember,
 	}
