@@ -29,6 +29,7 @@ func (vc *viewerConn) offer(r *registry, e *entry, was, st messages.Status) {
 	if !vc.queued && now.Sub(vc.lastSent) >= window {
 		r.push(vc, e.single(st), 1)
 		vc.lastSent = now
+		e.observeDelay(r, now)
 		return
 	}
 	user := e.p.UserId
@@ -50,6 +51,7 @@ func (vc *viewerConn) offer(r *registry, e *entry, was, st messages.Status) {
 func (vc *viewerConn) flushNow(r *registry) {
 	vc.queued = false
 	frags := make([][]byte, 0, len(vc.order))
+	told := make([]*entry, 0, len(vc.order))
 	for _, u := range vc.order {
 		e := r.users[u]
 		if e == nil || !r.visible(vc, u) {
@@ -57,6 +59,7 @@ func (vc *viewerConn) flushNow(r *registry) {
 		}
 		if st := statusFor(e.p, vc.v.id); st != vc.pending[u] {
 			frags = append(frags, e.fragment(st))
+			told = append(told, e)
 		}
 	}
 	clear(vc.pending)
@@ -66,6 +69,16 @@ func (vc *viewerConn) flushNow(r *registry) {
 	}
 	r.push(vc, messages.AppendPresenceFrame(nil, messages.TypePresenceUpdate, "", frags), len(frags))
 	vc.lastSent = r.env.clock.Now()
+	for _, e := range told {
+		e.observeDelay(r, vc.lastSent)
+	}
+}
+
+// observeDelay records how long the change of e took to be queued for a
+// viewer, at now: a change replaced inside the window counts from the
+// latest state, the one the viewer is told.
+func (e *entry) observeDelay(r *registry, now time.Time) {
+	r.env.metrics.presenceDelay.Observe(float64(now.UnixNano()-e.at) / 1e9)
 }
 
 // single is the presence:update frame of this user alone at a status, made

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/presenced/presenced/internal/clocktest"
 	"github.com/presenced/presenced/internal/memstore"
 	"github.com/presenced/presenced/messages"
@@ -229,4 +232,15 @@ func sortedIDs(list []wirePresence) []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// histogram reads the count and sum of one of the engine's histograms, as
+// /metrics shows them.
+func histogram(t *testing.T, hist prometheus.Histogram) (count uint64, sum float64) {
+	t.Helper()
+	var m dto.Metric
+	if err := hist.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
 }

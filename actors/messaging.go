@@ -20,6 +20,7 @@ type sendCtx struct {
 	conn    *messages.ConnRef
 	ref     string
 	members []string
+	at      time.Time // when the sender's actor took the send
 }
 
 // pendingSend is a stored message whose recipients have not all answered.
@@ -195,6 +196,7 @@ func (u *userActor) ifMember(convID string, members []string, conn *messages.Con
 }
 
 func (u *userActor) send(c actor.Context, m *messages.SendMessage) {
+	at := u.env.clock.Now()
 	u.withMembers(c, m.ConversationId, m.Conn, m.Ref, func(members []string) {
 		c.Send(u.env.persist, &appendReq{
 			msg: messages.NewMessage{
@@ -202,7 +204,7 @@ func (u *userActor) send(c actor.Context, m *messages.SendMessage) {
 				Content: m.Content, CreatedAt: u.env.clock.Now(),
 			},
 			replyTo: c.Self(),
-			tag:     &sendCtx{conn: m.Conn, ref: m.Ref, members: members},
+			tag:     &sendCtx{conn: m.Conn, ref: m.Ref, members: members, at: at},
 		})
 	})
 }
@@ -256,6 +258,7 @@ func (u *userActor) finishSend(ps *pendingSend) {
 		ps.stopTimer()
 	}
 	u.env.push(messages.MessageSentFrame(ps.ctx.ref, ps.msg, ps.delivered), ps.ctx.conn)
+	u.env.metrics.messageAck.Observe(u.env.clock.Now().Sub(ps.ctx.at).Seconds())
 	for _, f := range ps.after {
 		u.pushAll(f)
 	}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -63,6 +64,35 @@ func (h *harness) settle(ps ...*probe) {
 		p.mu.Lock()
 		p.frames = append(keep, p.frames...)
 		p.mu.Unlock()
+	}
+}
+
+// The server's message latency runs from the sender's actor taking a send
+// to its message:sent: the commit included, once per acknowledgement.
+func TestMessageAckLatencyIncludesTheCommit(t *testing.T) {
+	h := newHarness(t)
+	conv := h.conversation("alice", "bob")
+	alice, _ := h.connect("alice", client)
+	bob, _ := h.connect("bob", freelancer)
+	h.settle(alice, bob)
+	h.store.SetAppendHook(func(context.Context, []messages.NewMessage) error {
+		h.clock.Advance(25 * time.Millisecond) // a commit that takes 25 ms
+		return nil
+	})
+
+	alice.sess.Send("c-1", conv, "hello", "m1")
+	h.only(alice, messages.TypeMessageSent)
+	h.only(bob, messages.TypeNewMessage)
+	n, sum := histogram(t, h.e.env.metrics.messageAck)
+	if n != 1 || math.Abs(sum-0.025) > 1e-9 {
+		t.Fatalf("message ack latency: %d observations summing to %gs, want 1 of 0.025s", n, sum)
+	}
+
+	h.store.SetUnavailable(true)
+	alice.sess.Send("c-2", conv, "lost?", "m2")
+	h.only(alice, messages.TypeError)
+	if n, _ := histogram(t, h.e.env.metrics.messageAck); n != 1 {
+		t.Fatalf("a send answered with an error was counted as acknowledged (%d observations)", n)
 	}
 }
 

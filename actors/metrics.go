@@ -11,6 +11,8 @@ type metrics struct {
 	fanout          prometheus.Histogram
 	storeBatch      prometheus.Histogram
 	storeLatency    prometheus.Histogram
+	presenceDelay   prometheus.Histogram
+	messageAck      prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,9 +49,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to commit one batch of writes.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		// The server's side of the two latencies a user notices, each up to
+		// its frame being queued on the connection (the transport's
+		// presenced_frame_wait_seconds is the rest).
+		presenceDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "presenced_presence_delay_seconds",
+			Help: "Time from the registry learning of a presence change to the change queued for a viewer connection, " +
+				"the coalescing window's wait included; one observation per connection told.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		messageAck: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "presenced_message_ack_seconds",
+			Help: "Time from a sender's actor taking a send to its message:sent queued: the commit, and new_message " +
+				"queued by every online recipient's actor, included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.usersOnline, m.presenceChanges, m.fanoutBatch, m.framesPushed, m.fanout, m.storeBatch, m.storeLatency)
+		reg.MustRegister(m.usersOnline, m.presenceChanges, m.fanoutBatch, m.framesPushed, m.fanout, m.storeBatch, m.storeLatency,
+			m.presenceDelay, m.messageAck)
 	}
 	return m
 }

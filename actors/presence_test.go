@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -264,6 +265,28 @@ func TestBurstInsideTheWindowIsOneFrameWithTheLatestState(t *testing.T) {
 	h.clock.Advance(30 * time.Millisecond) // the window ends 50ms after the first frame
 	// a went online and back: nothing to say; b and c in their last state.
 	h.expectUpdate(viewer, map[string]string{"b": "active", "c": "online"})
+}
+
+// The server's presence delay counts, per viewer connection told, from the
+// registry learning of a change to its frame queued: nothing for a lone
+// change, the rest of the window for one held back by coalescing.
+func TestPresenceDelayIsMeasuredPerViewerTold(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Visibility = VisibilityAll })
+	viewer, _ := h.connect("viewer", client)
+	a, _ := h.connect("a", client)
+	h.expectUpdate(viewer, map[string]string{"a": "active"}) // at once
+
+	h.clock.Advance(10 * time.Millisecond)
+	h.connect("b", client)
+	h.expectUpdate(a, map[string]string{"b": "active"}) // a's first: at once
+	h.expectNothing(viewer)
+	h.clock.Advance(40 * time.Millisecond) // the viewer's window ends
+	h.expectUpdate(viewer, map[string]string{"b": "active"})
+
+	n, sum := histogram(t, h.e.env.metrics.presenceDelay)
+	if n != 3 || math.Abs(sum-0.040) > 1e-9 {
+		t.Fatalf("presence delay: %d observations summing to %gs, want 3 summing to 0.040s (0, 0, and 40 ms held)", n, sum)
+	}
 }
 
 func TestStaleStateNeverOverwritesANewerOne(t *testing.T) {

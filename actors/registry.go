@@ -36,6 +36,7 @@ type registry struct {
 // viewer can see, made at most once per version and shared by all viewers.
 type entry struct {
 	p       *messages.UserPresence
+	at      int64 // unix ns on the engine's clock: when the registry learned of p
 	frags   [3][]byte
 	singles [3][]byte
 }
@@ -201,7 +202,7 @@ func (r *registry) changed(p *messages.UserPresence) {
 	if old != nil && p.Version <= old.p.Version {
 		return // a late state: a newer one is already known
 	}
-	e := &entry{p: p}
+	e := &entry{p: p, at: r.env.clock.Now().UnixNano()}
 	r.users[p.UserId] = e
 	if r.env.cl != nil {
 		// Only the cluster's router asks; on one node the set would cost
