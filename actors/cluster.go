@@ -66,11 +66,11 @@ func envOf(system *actor.ActorSystem) *env { return system.Extensions.Get(envExt
 
 func (env *env) clustered() bool { return env.cl != nil }
 
-// startCluster joins the cluster. It blocks about a second (Proto.Actor
-// waits for the first gossip round).
 // endpointWriterQueue is the first size of a remote endpoint's queue.
 const endpointWriterQueue = 4096
 
+// startCluster joins the cluster. It blocks about a second (Proto.Actor
+// waits for the first gossip round).
 func (env *env) startCluster(o ClusterOptions) (err error) {
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = 5 * time.Second

@@ -67,14 +67,21 @@ func (h *harness) settle(ps ...*probe) {
 	}
 }
 
+// chatting is a harness where alice (a client) and bob (a freelancer)
+// share a conversation and are connected, their presence noise settled.
+func chatting(t *testing.T) (h *harness, conv string, alice, bob *probe) {
+	h = newHarness(t)
+	conv = h.conversation("alice", "bob")
+	alice, _ = h.connect("alice", client)
+	bob, _ = h.connect("bob", freelancer)
+	h.settle(alice, bob)
+	return h, conv, alice, bob
+}
+
 // The server's message latency runs from the sender's actor taking a send
 // to its message:sent: the commit included, once per acknowledgement.
 func TestMessageAckLatencyIncludesTheCommit(t *testing.T) {
-	h := newHarness(t)
-	conv := h.conversation("alice", "bob")
-	alice, _ := h.connect("alice", client)
-	bob, _ := h.connect("bob", freelancer)
-	h.settle(alice, bob)
+	h, conv, alice, bob := chatting(t)
 	h.store.SetAppendHook(func(context.Context, []messages.NewMessage) error {
 		h.clock.Advance(25 * time.Millisecond) // a commit that takes 25 ms
 		return nil
@@ -221,11 +228,7 @@ func TestMarkReadSyncsDevicesAndTellsTheSender(t *testing.T) {
 }
 
 func TestResendWithTheSameClientMsgIDNeverDuplicates(t *testing.T) {
-	h := newHarness(t)
-	conv := h.conversation("alice", "bob")
-	alice, _ := h.connect("alice", client)
-	bob, _ := h.connect("bob", freelancer)
-	h.settle(alice, bob)
+	h, conv, alice, bob := chatting(t)
 
 	alice.sess.Send("first", conv, "pay me", "same-id")
 	var first, again sentData
