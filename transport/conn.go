@@ -201,11 +201,14 @@ func (c *conn) write(ws *websocket.Conn, frame []byte) error {
 
 // abort drops the socket at once (a failed write): the reader then fails
 // and cleans up. A write that timed out is a client reading too slowly,
-// like a full queue.
+// like a full queue. The connection counts as closing from here, so that
+// a Push racing with the abort neither queues for a dead socket nor
+// counts the same slow client a second time.
 func (c *conn) abort(err error) {
 	c.mu.Lock()
 	c.writing = false
 	ws, closing := c.ws, c.closing
+	c.closing = true
 	c.mu.Unlock()
 	var ne net.Error
 	if !closing && errors.As(err, &ne) && ne.Timeout() {

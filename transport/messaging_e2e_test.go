@@ -110,7 +110,19 @@ func TestFocusedRecipientReadsAtOnce(t *testing.T) {
 	alice, _ := s.dial("alice", "CLIENT")
 	bob, _ := s.dial("bob", "FREELANCER")
 	bob.Send("chat:focus", "", map[string]any{"partnerId": "alice"})
-	alice.Until("presence:update") // bob is now online for alice: the focus is in
+	// Bob's connect reaches alice at once (active); his focus (online),
+	// inside her coalescing window, when the window ends on the fake clock.
+	// Only the latter says the focus is in.
+	for online := false; !online; {
+		s.clock.Advance(time.Second)
+		var upd struct {
+			Users []struct{ UserID, Status string } `json:"users"`
+		}
+		alice.Until("presence:update").Decode(t, &upd)
+		for _, u := range upd.Users {
+			online = online || u.UserID == "bob" && u.Status == "online"
+		}
+	}
 
 	send(alice, "s", conv, "are you there?", "m1")
 	alice.Until("message:sent")
