@@ -50,8 +50,8 @@ func (vc *viewerConn) offer(r *registry, e *entry, was, st messages.Status) {
 // from what the viewer saw.
 func (vc *viewerConn) flushNow(r *registry) {
 	vc.queued = false
+	now := r.env.clock.Now()
 	frags := make([][]byte, 0, len(vc.order))
-	told := make([]*entry, 0, len(vc.order))
 	for _, u := range vc.order {
 		e := r.users[u]
 		if e == nil || !r.visible(vc, u) {
@@ -59,7 +59,7 @@ func (vc *viewerConn) flushNow(r *registry) {
 		}
 		if st := statusFor(e.p, vc.v.id); st != vc.pending[u] {
 			frags = append(frags, e.fragment(st))
-			told = append(told, e)
+			e.observeDelay(r, now)
 		}
 	}
 	clear(vc.pending)
@@ -68,10 +68,7 @@ func (vc *viewerConn) flushNow(r *registry) {
 		return
 	}
 	r.push(vc, messages.AppendPresenceFrame(nil, messages.TypePresenceUpdate, "", frags), len(frags))
-	vc.lastSent = r.env.clock.Now()
-	for _, e := range told {
-		e.observeDelay(r, vc.lastSent)
-	}
+	vc.lastSent = now
 }
 
 // observeDelay records how long the change of e took to be queued for a

@@ -41,15 +41,12 @@ type tx interface {
 	rollback(ctx context.Context) error
 }
 
-// step is one statement of a pipeline. When dest is set, the statement's
-// single row is scanned into it, or noRow is set when there is none; when
-// each is set instead, it is called with every row.
+// step is one statement of a pipeline; when each is set, it is called
+// with every row the statement returns.
 type step struct {
 	query string
 	args  []any
-	dest  []any
 	each  func(rows) error
-	noRow bool
 }
 
 // run runs a step on q, for drivers that cannot pipeline.
@@ -57,20 +54,7 @@ func (st *step) run(ctx context.Context, q querier) error {
 	if st.each != nil {
 		return each(ctx, q, st.each, st.query, st.args...)
 	}
-	if st.dest == nil {
-		return q.exec(ctx, st.query, st.args...)
-	}
-	return st.scanned(q.queryRow(ctx, st.query, st.args...).Scan(st.dest...))
-}
-
-// scanned is the outcome of scanning the step's row: for a step, a missing
-// row is no error, only noRow set, whichever driver ran it.
-func (st *step) scanned(err error) error {
-	if isNoRows(err) {
-		st.noRow = true
-		return nil
-	}
-	return err
+	return q.exec(ctx, st.query, st.args...)
 }
 
 // backend is what a database driver gives the shared store logic.

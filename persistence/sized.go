@@ -94,6 +94,12 @@ func valueRows(rows, width int, wrap func(n, col int) string) string {
 	return b.String()
 }
 
+// casts dresses the placeholders of column i in a cast to types[i]: a
+// VALUES list gives Postgres no types of its own.
+func casts(types ...string) func(n, col int) string {
+	return func(n, col int) string { return fmt.Sprintf("CAST($%d AS %s)", n, types[col]) }
+}
+
 // The sized statements of the append path. Their widths keep a chunk's
 // arguments (at most 896) far below both databases' limits.
 var (
@@ -113,18 +119,14 @@ var (
 	// give Postgres their types.
 	qSetWatermarks = newSizedQuery(128, func(n int) string {
 		return `UPDATE conversation_members SET last_read_seq = v.column3
-			FROM (VALUES ` + valueRows(n, 3, func(p, col int) string {
-			return fmt.Sprintf("CAST($%d AS %s)", p, [...]string{"TEXT", "TEXT", "BIGINT"}[col])
-		}) + `) AS v
+			FROM (VALUES ` + valueRows(n, 3, casts("TEXT", "TEXT", "BIGINT")) + `) AS v
 			WHERE conversation_id = v.column1 AND user_id = v.column2 AND last_read_seq < v.column3`
 	})
 	// qTakeSeqs takes each conversation's next column2 seqs, and returns
 	// the last one taken.
 	qTakeSeqs = newSizedQuery(128, func(n int) string {
 		return `UPDATE conversations SET last_seq = last_seq + v.column2, last_message_at_ms = v.column3
-			FROM (VALUES ` + valueRows(n, 3, func(p, col int) string {
-			return fmt.Sprintf("CAST($%d AS %s)", p, [...]string{"TEXT", "BIGINT", "BIGINT"}[col])
-		}) + `) AS v
+			FROM (VALUES ` + valueRows(n, 3, casts("TEXT", "BIGINT", "BIGINT")) + `) AS v
 			WHERE conversations.id = v.column1 RETURNING conversations.id, conversations.last_seq`
 	})
 	sizedQueries = []*sizedQuery{qStoredClientIDs, qMemberships, qInsertMessages, qSetWatermarks, qTakeSeqs}

@@ -173,13 +173,7 @@ func (t pgTx) pipeline(ctx context.Context, steps []*step) (err error) {
 			}
 			continue
 		}
-		if st.dest == nil {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := st.scanned(br.QueryRow().Scan(st.dest...)); err != nil {
+		if _, err := br.Exec(); err != nil {
 			return err
 		}
 	}
