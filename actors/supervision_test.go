@@ -10,7 +10,8 @@ import (
 )
 
 func TestPanickingUserActorRestartsWithItsConnections(t *testing.T) {
-	h := newHarness(t)
+	logs := &errorLog{}
+	h := newHarness(t, func(o *Options) { o.Logger = slog.New(logs) })
 	h.contacts("alice", "bob")
 	h.contacts("carol", "bob")
 	bob, _ := h.connect("bob", client)
@@ -26,6 +27,9 @@ func TestPanickingUserActorRestartsWithItsConnections(t *testing.T) {
 	h.e.root.Send(tab1.sess.grain(), &crash{})
 	h.clock.Advance(time.Second)
 	h.expectNothing(bob) // still online for bob: the focus survived
+	if got := logs.errors(); !slices.Contains(got, "actor panicked; restarting it") {
+		t.Fatalf("the panic was not logged at ERROR: %q", got)
+	}
 	for _, p := range []*probe{tab1, tab2, carol} {
 		if closed, _ := p.isClosed(); closed {
 			t.Fatal("a connection was dropped by the restart")
