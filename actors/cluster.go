@@ -286,6 +286,15 @@ func connMembers(env *env, conns userConns) []string {
 	if !env.clustered() {
 		return env.self // shared and never modified: one member, this one
 	}
+	first := conns[0].ref.GetMember()
+	if !slices.ContainsFunc(conns, func(uc *userConn) bool { return uc.ref.GetMember() != first }) {
+		// The usual case, one member: share that member's address, as
+		// every presence held by this member's registry does.
+		members := env.memberAddrs()
+		if i, ok := slices.BinarySearch(members, first); ok {
+			return members[i : i+1 : i+1]
+		}
+	}
 	var out []string
 	for _, uc := range conns {
 		if m := uc.ref.GetMember(); !slices.Contains(out, m) {

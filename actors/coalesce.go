@@ -81,10 +81,11 @@ func (e *entry) observeDelay(r *registry, now time.Time) {
 // single is the presence:update frame of this user alone at a status, made
 // once per version and shared by every viewer told at once.
 func (e *entry) single(st messages.Status) []byte {
-	if e.singles[st] == nil {
-		e.singles[st] = messages.AppendPresenceFrame(nil, messages.TypePresenceUpdate, "", [][]byte{e.fragment(st)})
+	enc := e.encodings()
+	if enc.singles[st] == nil {
+		enc.singles[st] = messages.AppendPresenceFrame(nil, messages.TypePresenceUpdate, "", [][]byte{e.fragment(st)})
 	}
-	return e.singles[st]
+	return enc.singles[st]
 }
 
 // flushDue wakes the registry when the earliest coalescing window ends.

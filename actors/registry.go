@@ -34,22 +34,35 @@ type registry struct {
 
 // entry is the latest presence of a user and its encodings, one per status a
 // viewer can see, made at most once per version and shared by all viewers.
+// A member holds an entry for every online user of the cluster, most of
+// which no local viewer may see: their encodings are never made.
 type entry struct {
-	p       *messages.UserPresence
-	at      int64 // unix ns on the engine's clock: when the registry learned of p
-	frags   [3][]byte
-	singles [3][]byte
+	p   *messages.UserPresence
+	at  int64 // unix ns on the engine's clock: when the registry learned of p
+	enc *encodings
+}
+
+type encodings struct {
+	frags, singles [3][]byte
+}
+
+func (e *entry) encodings() *encodings {
+	if e.enc == nil {
+		e.enc = new(encodings)
+	}
+	return e.enc
 }
 
 func (e *entry) fragment(st messages.Status) []byte {
-	if e.frags[st] == nil {
+	enc := e.encodings()
+	if enc.frags[st] == nil {
 		pr := messages.Presence{
 			UserID: e.p.UserId, Role: e.p.Role, Status: st,
 			LastActive: e.p.LastActiveMs, LastSeen: e.p.LastSeenMs,
 		}
-		e.frags[st] = pr.AppendJSON(nil)
+		enc.frags[st] = pr.AppendJSON(nil)
 	}
-	return e.frags[st]
+	return enc.frags[st]
 }
 
 type viewer struct {
@@ -202,6 +215,9 @@ func (r *registry) changed(p *messages.UserPresence) {
 	if old != nil && p.Version <= old.p.Version {
 		return // a late state: a newer one is already known
 	}
+	if p.Owner != r.env.member {
+		r.share(p)
+	}
 	e := &entry{p: p, at: r.env.clock.Now().UnixNano()}
 	r.users[p.UserId] = e
 	if r.env.cl != nil {
@@ -225,6 +241,23 @@ func (r *registry) changed(p *messages.UserPresence) {
 		return
 	}
 	r.forWatchers(p.UserId, func(vc *viewerConn) { r.offer(vc, e, before) })
+}
+
+// share makes a presence published by another member point at strings
+// this member holds anyway: the role constant and the members' addresses.
+// Unmarshalled for this registry alone, it is the registry's to change, and
+// a member keeps one per online user of the cluster.
+func (r *registry) share(p *messages.UserPresence) {
+	p.Role = messages.CanonicalRole(p.Role)
+	members := r.env.memberAddrs()
+	if i, ok := slices.BinarySearch(members, p.Owner); ok {
+		p.Owner = members[i]
+	}
+	if len(p.ConnMembers) == 1 {
+		if i, ok := slices.BinarySearch(members, p.ConnMembers[0]); ok {
+			p.ConnMembers = members[i : i+1 : i+1]
+		}
+	}
 }
 
 // forWatchers calls f once for every local connection that may see user.

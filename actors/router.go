@@ -177,24 +177,35 @@ func (g *grainSet) each(f func(*actor.PID)) {
 }
 
 // onlineSet is the users the member's registry knows connected; read by
-// routers on any goroutine.
-type onlineSet struct{ m sync.Map }
+// routers on any goroutine. A map behind a lock rather than a sync.Map: it
+// holds every online user of the cluster, and a sync.Map costs about a
+// hundred bytes more per entry; writes are rare (see set).
+type onlineSet struct {
+	mu sync.RWMutex
+	m  map[string]struct{}
+}
 
 // set is called on every presence change, heartbeats included, by the
-// registry alone; a sync.Map write costs far more than a read, so only a
-// change of connectedness writes.
+// registry alone; only a change of connectedness writes.
 func (o *onlineSet) set(user string, on bool) {
 	if o.has(user) == on {
 		return
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if on {
-		o.m.Store(user, struct{}{})
+		if o.m == nil {
+			o.m = make(map[string]struct{})
+		}
+		o.m[user] = struct{}{}
 	} else {
-		o.m.Delete(user)
+		delete(o.m, user)
 	}
 }
 
 func (o *onlineSet) has(user string) bool {
-	_, ok := o.m.Load(user)
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	_, ok := o.m[user]
 	return ok
 }

@@ -47,6 +47,21 @@ func ValidRole(r string) bool {
 	return r == RoleClient || r == RoleFreelancer || r == RoleAdmin
 }
 
+// CanonicalRole returns the constant equal to r, or r itself: a role
+// decoded from a token or from another member is a copy of its own, and a
+// server holds one per user.
+func CanonicalRole(r string) string {
+	switch r {
+	case RoleClient:
+		return RoleClient
+	case RoleFreelancer:
+		return RoleFreelancer
+	case RoleAdmin:
+		return RoleAdmin
+	}
+	return r
+}
+
 // MaxIDLen is the longest user, conversation or client message id accepted.
 const MaxIDLen = 128
 

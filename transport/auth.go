@@ -149,6 +149,7 @@ func (a *authenticator) identify(r *http.Request) (Identity, *messages.Error) {
 	if !messages.ValidRole(id.Role) {
 		return Identity{}, unauthorized("role must be CLIENT, FREELANCER or ADMIN")
 	}
+	id.Role = messages.CanonicalRole(id.Role)
 	return id, nil
 }
 
