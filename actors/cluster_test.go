@@ -326,10 +326,20 @@ func TestClusterOneUserOnTwoMembers(t *testing.T) {
 	viewer.status(t, "alice", "active")
 	tab2 := tc.connect(b, "alice", client)
 
+	// Each user has one grain, on one member, whatever holds its tabs.
+	online := func() float64 {
+		return gauge(t, a.env.metrics.usersOnline) + gauge(t, b.env.metrics.usersOnline)
+	}
+	if n := online(); n != 2 {
+		t.Fatalf("users_online summed over the members = %v, want 2 (viewer, alice)", n)
+	}
+
 	tab1.sess.Close()
 	viewer.quiet(t, 800*time.Millisecond, "alice") // past the grace: tab2 still holds alice
 	tab2.sess.Close()
 	viewer.status(t, "alice", "offline")
+	eventually(t, func() bool { return online() == 1 },
+		func() string { return fmt.Sprintf("users_online = %v after alice left, want 1", online()) })
 }
 
 // TestClusterGrainReactivation stops alice's grain (a panic, which a grain

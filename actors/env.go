@@ -46,7 +46,7 @@ type env struct {
 }
 
 func newEnv(opts *Options, system *actor.ActorSystem) *env {
-	return &env{
+	env := &env{
 		opts:    opts,
 		log:     opts.Logger,
 		clock:   opts.Clock,
@@ -58,6 +58,8 @@ func newEnv(opts *Options, system *actor.ActorSystem) *env {
 		pool:    workpool.New(),
 		metrics: newMetrics(opts.Registerer),
 	}
+	env.grains.online = env.metrics.usersOnline
+	return env
 }
 
 func (env *env) spawnAll() error {

@@ -244,3 +244,13 @@ func histogram(t *testing.T, hist prometheus.Histogram) (count uint64, sum float
 	}
 	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
 }
+
+// gauge reads one of the engine's gauges, as /metrics shows it.
+func gauge(t testing.TB, g prometheus.Gauge) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
+}

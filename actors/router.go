@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presenced/presenced/messages"
 )
@@ -145,6 +146,9 @@ func (r *clusterRouter) reattached(c actor.Context, m *reattached) {
 type grainSet struct {
 	mu   sync.Mutex
 	pids map[string]*actor.PID
+	// online is the users_online gauge: in a cluster, the local grains (on
+	// one node the supervisor counts its children instead).
+	online prometheus.Gauge
 }
 
 func (g *grainSet) add(user string, pid *actor.PID) {
@@ -154,6 +158,7 @@ func (g *grainSet) add(user string, pid *actor.PID) {
 		g.pids = make(map[string]*actor.PID)
 	}
 	g.pids[user] = pid
+	g.online.Set(float64(len(g.pids)))
 }
 
 func (g *grainSet) remove(user string, pid *actor.PID) {
@@ -162,6 +167,7 @@ func (g *grainSet) remove(user string, pid *actor.PID) {
 	if cur := g.pids[user]; cur != nil && cur.Equal(pid) {
 		delete(g.pids, user)
 	}
+	g.online.Set(float64(len(g.pids)))
 }
 
 func (g *grainSet) each(f func(*actor.PID)) {
