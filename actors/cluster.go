@@ -173,6 +173,19 @@ func (env *env) memberAddrs() []string {
 	return *env.cl.members.Load()
 }
 
+// memberList is the list of just member addr, sharing the string and the
+// array of the member list itself, or nil when addr is no member now. A
+// member holds a presence per online user of the cluster, each naming
+// its owner and the members of its connections: sharing keeps those
+// from being a copy each. Cluster only (one node lists a fresh slice).
+func (env *env) memberList(addr string) []string {
+	members := env.memberAddrs()
+	if i, ok := slices.BinarySearch(members, addr); ok {
+		return members[i : i+1 : i+1]
+	}
+	return nil
+}
+
 // registryAt is the registry of a member.
 func (env *env) registryAt(member string) *actor.PID {
 	if member == env.member {
@@ -288,11 +301,8 @@ func connMembers(env *env, conns userConns) []string {
 	}
 	first := conns[0].ref.GetMember()
 	if !slices.ContainsFunc(conns, func(uc *userConn) bool { return uc.ref.GetMember() != first }) {
-		// The usual case, one member: share that member's address, as
-		// every presence held by this member's registry does.
-		members := env.memberAddrs()
-		if i, ok := slices.BinarySearch(members, first); ok {
-			return members[i : i+1 : i+1]
+		if m := env.memberList(first); m != nil {
+			return m // the usual case, one member
 		}
 	}
 	var out []string

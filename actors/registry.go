@@ -245,17 +245,15 @@ func (r *registry) changed(p *messages.UserPresence) {
 
 // share makes a presence published by another member point at strings
 // this member holds anyway: the role constant and the members' addresses.
-// Unmarshalled for this registry alone, it is the registry's to change, and
-// a member keeps one per online user of the cluster.
+// Unmarshalled for this registry alone, it is the registry's to change.
 func (r *registry) share(p *messages.UserPresence) {
 	p.Role = messages.CanonicalRole(p.Role)
-	members := r.env.memberAddrs()
-	if i, ok := slices.BinarySearch(members, p.Owner); ok {
-		p.Owner = members[i]
+	if m := r.env.memberList(p.Owner); m != nil {
+		p.Owner = m[0]
 	}
 	if len(p.ConnMembers) == 1 {
-		if i, ok := slices.BinarySearch(members, p.ConnMembers[0]); ok {
-			p.ConnMembers = members[i : i+1 : i+1]
+		if m := r.env.memberList(p.ConnMembers[0]); m != nil {
+			p.ConnMembers = m
 		}
 	}
 }
