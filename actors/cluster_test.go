@@ -159,6 +159,9 @@ func (p *liveProbe) Push(b []byte) bool {
 	}
 }
 
+// Unwritten: a live probe takes every frame at once.
+func (p *liveProbe) Unwritten() int { return 0 }
+
 func (p *liveProbe) Close(code int, _ string) {
 	p.once.Do(func() {
 		p.closed <- code

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"container/heap"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -16,9 +17,19 @@ import (
 // saw is not sent at all.
 type coalescer struct {
 	lastSent time.Time
-	pending  map[string]messages.Status // user → status the viewer saw before
-	order    []string
+	// pending are the changes held in the window, in arrival order, each
+	// with the status the viewer saw before it; a user changed twice is
+	// listed twice until the flush keeps its first. Appending is all a
+	// held change costs, which matters when thousands of viewers are held
+	// at once.
+	pending  []pendingChange
+	distinct int // len(pending) after its last deduplication
 	queued   bool
+}
+
+type pendingChange struct {
+	e   *entry
+	was messages.Status
 }
 
 // offer takes the change of e to st for this connection, which last saw
@@ -26,49 +37,134 @@ type coalescer struct {
 func (vc *viewerConn) offer(r *registry, e *entry, was, st messages.Status) {
 	now := r.env.clock.Now()
 	window := r.env.opts.CoalesceWindow
-	if !vc.queued && now.Sub(vc.lastSent) >= window {
+	quiet := !vc.queued && now.Sub(vc.lastSent) >= window
+	if quiet && !vc.backlogged(r) {
 		r.push(vc, e.single(st), 1)
 		vc.lastSent = now
 		e.observeDelay(r, now)
 		return
 	}
-	user := e.p.UserId
-	if vc.pending == nil {
-		vc.pending = make(map[string]messages.Status)
-	}
-	if _, ok := vc.pending[user]; !ok {
-		vc.pending[user] = was
-		vc.order = append(vc.order, user)
+	vc.pending = append(vc.pending, pendingChange{e, was})
+	if len(vc.pending) > 2*vc.distinct+16 {
+		// A connection held for long (a client that stopped reading)
+		// keeps a user once, not once per change.
+		vc.pending = r.dedup(vc.pending)
+		vc.distinct = len(vc.pending)
 	}
 	if !vc.queued {
 		vc.queued = true
-		r.flush.add(vc, vc.lastSent.Add(window))
+		due := vc.lastSent.Add(window)
+		if quiet { // and backlogged
+			due = now.Add(window)
+		}
+		r.flush.add(vc, due)
 	}
 }
 
-// flushNow sends what piled up during the window, if anything still differs
-// from what the viewer saw.
-func (vc *viewerConn) flushNow(r *registry) {
-	vc.queued = false
-	now := r.env.clock.Now()
-	frags := make([][]byte, 0, len(vc.order))
-	for _, u := range vc.order {
-		e := r.users[u]
-		if e == nil || !r.visible(vc, u) {
-			continue
-		}
-		if st := statusFor(e.p, vc.v.id); st != vc.pending[u] {
-			frags = append(frags, e.fragment(st))
-			e.observeDelay(r, now)
+// dedup keeps the first change of each user, in order.
+func (r *registry) dedup(list []pendingChange) []pendingChange {
+	r.mark++
+	out := list[:0]
+	for _, pc := range list {
+		if pc.e.mark != r.mark {
+			pc.e.mark = r.mark
+			out = append(out, pc)
 		}
 	}
+	clear(list[len(out):])
+	return out
+}
+
+// backlogged: the connection has not yet written a frame it was given. Its
+// changes then wait for the end of a window, however quiet the viewer has
+// been, and go out together: when the server falls behind (thousands of
+// viewers told of every change), each viewer gets fewer, fuller frames
+// instead of a queue of stale ones, and the writes, a system call each,
+// shrink to what the cores can do.
+func (vc *viewerConn) backlogged(r *registry) bool {
+	if vc.sess == nil {
+		return false
+	}
+	if vc.sess.conn.Unwritten() == 0 {
+		return false
+	}
+	r.env.metrics.presenceHeld.Inc()
+	return true
+}
+
+// flushNow sends what piled up during the window, if anything still differs
+// from what the viewer saw; a connection still writing its last frame keeps
+// it for one more window.
+func (vc *viewerConn) flushNow(r *registry, share *frameShare) {
+	now := r.env.clock.Now()
+	if vc.backlogged(r) {
+		r.flush.add(vc, now.Add(r.env.opts.CoalesceWindow))
+		return
+	}
+	vc.queued = false
+	frags := share.scratch[:0]
+	for _, pc := range r.dedup(vc.pending) {
+		if !r.visible(vc, pc.e.p.UserId) {
+			continue
+		}
+		if st := statusFor(pc.e.p, vc.v.id); st != pc.was {
+			frags = append(frags, pc.e.fragment(st))
+			pc.e.observeDelay(r, now)
+		}
+	}
+	share.scratch = frags[:0]
 	clear(vc.pending)
-	vc.order = vc.order[:0]
+	vc.pending, vc.distinct = vc.pending[:0], 0
 	if len(frags) == 0 {
 		return
 	}
-	r.push(vc, messages.AppendPresenceFrame(nil, messages.TypePresenceUpdate, "", frags), len(frags))
+	r.push(vc, share.frame(frags), len(frags))
 	vc.lastSent = now
+}
+
+// frameShare lets the connections flushed together share one frame when
+// they are told the same changes. Viewers told of a change at once start
+// their windows together, so with visibility "all" nearly every viewer
+// ends its window with the same fragments: one frame serves them all,
+// where building one per viewer was the registry's largest cost (and most
+// of the garbage) at 10,000 viewers.
+type frameShare struct {
+	scratch [][]byte
+	built   map[fragsKey][]builtFrame
+}
+
+// fragsKey narrows the search: the first fragment and how many there are.
+// Fragments are made once per user version, so identity is equality.
+type fragsKey struct {
+	first *byte
+	n     int
+}
+
+type builtFrame struct {
+	frags [][]byte
+	frame []byte
+}
+
+func (s *frameShare) frame(frags [][]byte) []byte {
+	k := fragsKey{&frags[0][0], len(frags)}
+	for _, b := range s.built[k] {
+		if sameFragments(b.frags, frags) {
+			return b.frame
+		}
+	}
+	frame := messages.AppendPresenceFrame(nil, messages.TypePresenceUpdate, "", frags)
+	if s.built == nil {
+		s.built = make(map[fragsKey][]builtFrame)
+	}
+	s.built[k] = append(s.built[k], builtFrame{slices.Clone(frags), frame})
+	return frame
+}
+
+// reset forgets the frames of one flush: the next flush's changes differ.
+func (s *frameShare) reset() { clear(s.built) }
+
+func sameFragments(a, b [][]byte) bool {
+	return slices.EqualFunc(a, b, func(x, y []byte) bool { return len(x) == len(y) && &x[0] == &y[0] })
 }
 
 // observeDelay records how long the change of e took to be queued for a
@@ -99,6 +195,7 @@ type flusher struct {
 	queue dueQueue
 	armed time.Time
 	stopT func() bool
+	share frameShare
 }
 
 func newFlusher(env *env, self *actor.PID) *flusher { return &flusher{env: env, self: self} }
@@ -114,9 +211,10 @@ func (f *flusher) run(r *registry) {
 	for f.queue.Len() > 0 && !f.queue[0].due.After(now) {
 		it := heap.Pop(&f.queue).(dueItem)
 		if it.vc.queued && r.conns[keyOf(it.vc.ref)] == it.vc {
-			it.vc.flushNow(r)
+			it.vc.flushNow(r, &f.share)
 		}
 	}
+	f.share.reset()
 	f.arm()
 }
 

@@ -55,6 +55,7 @@ func newHarness(t *testing.T, tweak ...func(*Options)) *harness {
 type probe struct {
 	mu     sync.Mutex
 	frames []frame
+	behind int // frames the test says are not yet written
 	closed bool
 	code   int
 	reason string
@@ -80,6 +81,19 @@ func (p *probe) Push(b []byte) bool {
 	}
 	p.frames = append(p.frames, f)
 	return true
+}
+
+func (p *probe) Unwritten() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.behind
+}
+
+// setBehind makes the probe report n frames not yet written.
+func (p *probe) setBehind(n int) {
+	p.mu.Lock()
+	p.behind = n
+	p.mu.Unlock()
 }
 
 func (p *probe) Close(code int, reason string) {
@@ -243,6 +257,16 @@ func histogram(t *testing.T, hist prometheus.Histogram) (count uint64, sum float
 		t.Fatal(err)
 	}
 	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+}
+
+// counter reads one of the engine's counters, as /metrics shows it.
+func counter(t testing.TB, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 // gauge reads one of the engine's gauges, as /metrics shows it.

@@ -12,6 +12,7 @@ type metrics struct {
 	storeBatch      prometheus.Histogram
 	storeLatency    prometheus.Histogram
 	presenceDelay   prometheus.Histogram
+	presenceHeld    prometheus.Counter
 	messageAck      prometheus.Histogram
 }
 
@@ -58,6 +59,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 				"the coalescing window's wait included; one observation per connection told.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		presenceHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presenced_presence_held_total",
+			Help: "Times presence for a viewer connection was held for another coalescing window because the connection " +
+				"had not yet written its previous frame (the server or the client is behind).",
+		}),
 		messageAck: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "presenced_message_ack_seconds",
 			Help: "Time from a sender's actor taking a send to its message:sent queued: the commit, and new_message " +
@@ -67,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.usersOnline, m.presenceChanges, m.fanoutBatch, m.framesPushed, m.fanout, m.storeBatch, m.storeLatency,
-			m.presenceDelay, m.messageAck)
+			m.presenceDelay, m.presenceHeld, m.messageAck)
 	}
 	return m
 }

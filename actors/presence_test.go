@@ -267,6 +267,66 @@ func TestBurstInsideTheWindowIsOneFrameWithTheLatestState(t *testing.T) {
 	h.expectUpdate(viewer, map[string]string{"b": "active", "c": "online"})
 }
 
+// Viewers whose windows end together are told together, each what it
+// sees: a change that concerns one of them only stays out of the others'
+// frames, though their frames begin alike.
+func TestViewersFlushedTogetherEachGetTheirOwnView(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Visibility = VisibilityAll })
+	v1, _ := h.connect("v1", client)
+	v2, _ := h.connect("v2", client)
+	v3, _ := h.connect("v3", client)
+	a, _ := h.connect("a", client)
+	d, _ := h.connect("d", client)
+	h.clock.Advance(time.Second)
+	for _, p := range []*probe{v1, v2, v3, a, d} {
+		h.updates(p)
+	}
+
+	h.connect("b", client) // a lone change: every window starts now
+	for _, p := range []*probe{v1, v2, v3} {
+		h.expectUpdate(p, map[string]string{"b": "active"})
+	}
+	h.clock.Advance(10 * time.Millisecond)
+	h.connect("c", client)
+	a.sess.Focus("v1")
+	d.sess.Focus("v2")
+	h.clock.Advance(40 * time.Millisecond)
+	h.expectUpdate(v1, map[string]string{"c": "active", "a": "online"})
+	h.expectUpdate(v2, map[string]string{"c": "active", "d": "online"})
+	h.expectUpdate(v3, map[string]string{"c": "active"})
+}
+
+// A connection that has not written its last frame is behind: its changes
+// wait for the end of a window and then go out together, latest state
+// only, once it has caught up; the hold is counted.
+func TestConnectionBehindGetsChangesMergedOnceItCatchesUp(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Visibility = VisibilityAll })
+	viewer, _ := h.connect("viewer", client)
+	fast, _ := h.connect("fast", client)
+	h.clock.Advance(time.Second)
+	h.updates(viewer)
+	h.updates(fast)
+
+	viewer.setBehind(1)
+	a, _ := h.connect("a", client)
+	h.expectUpdate(fast, map[string]string{"a": "active"}) // nobody else waits
+	h.expectNothing(viewer)
+	h.clock.Advance(50 * time.Millisecond)
+	h.expectNothing(viewer) // still behind: one more window
+	h.connect("b", client)
+	a.sess.Focus("viewer")
+	viewer.setBehind(0)
+	h.clock.Advance(50 * time.Millisecond)
+	h.expectUpdate(viewer, map[string]string{"a": "online", "b": "active"})
+	if got := counter(t, h.e.env.metrics.presenceHeld); got != 2 {
+		t.Fatalf("presenced_presence_held_total = %g, want 2 (the change, then the first window's end)", got)
+	}
+
+	h.clock.Advance(time.Second)
+	h.connect("c", client) // caught up and quiet: at once again
+	h.expectUpdate(viewer, map[string]string{"c": "active"})
+}
+
 // The server's presence delay counts, per viewer connection told, from the
 // registry learning of a change to its frame queued: nothing for a lone
 // change, the rest of the window for one held back by coalescing.

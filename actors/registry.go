@@ -30,6 +30,8 @@ type registry struct {
 	admins      map[*viewer]struct{}
 	flush       *flusher
 	stamp       uint64 // dedupes connections reached twice in one fan-out
+	mark        uint64 // dedupes users changed twice in one window (entry.mark)
+	greetFrags  [][]byte
 }
 
 // entry is the latest presence of a user and its encodings, one per status a
@@ -37,9 +39,10 @@ type registry struct {
 // A member holds an entry for every online user of the cluster, most of
 // which no local viewer may see: their encodings are never made.
 type entry struct {
-	p   *messages.UserPresence
-	at  int64 // unix ns on the engine's clock: when the registry learned of p
-	enc *encodings
+	p    *messages.UserPresence
+	at   int64 // unix ns on the engine's clock: when the registry learned of p
+	enc  *encodings
+	mark uint64 // the registry's mark when a coalescer last counted this user
 }
 
 type encodings struct {
@@ -74,6 +77,7 @@ type viewer struct {
 
 type viewerConn struct {
 	ref     *messages.ConnRef
+	sess    *Session // nil when another member holds the connection
 	v       *viewer
 	replyTo *actor.PID // the user actor waiting for ViewerReady
 	ready   bool
@@ -218,16 +222,21 @@ func (r *registry) changed(p *messages.UserPresence) {
 	if p.Owner != r.env.member {
 		r.share(p)
 	}
-	e := &entry{p: p, at: r.env.clock.Now().UnixNano()}
-	r.users[p.UserId] = e
+	var before *messages.UserPresence
+	e := old
+	if e == nil {
+		e = &entry{}
+		r.users[p.UserId] = e
+	} else {
+		before = e.p
+	}
+	// One entry per user for good: changes still waiting in coalescers
+	// point at it, and see its latest state when their window ends.
+	e.p, e.at, e.enc = p, r.env.clock.Now().UnixNano(), nil
 	if r.env.cl != nil {
 		// Only the cluster's router asks; on one node the set would cost
 		// every connected user a few hundred bytes for nothing.
 		r.env.online.set(p.UserId, p.Connected)
-	}
-	var before *messages.UserPresence
-	if old != nil {
-		before = old.p
 	}
 	r.stamp++
 	if before != nil && before.Connected == p.Connected {
@@ -335,7 +344,8 @@ func (r *registry) join(c actor.Context, m *messages.ViewerJoin) {
 			v.loaded = true
 		}
 	}
-	vc := &viewerConn{ref: m.Conn, v: v, replyTo: c.Sender()}
+	sess, _ := r.env.localSession(m.Conn)
+	vc := &viewerConn{ref: m.Conn, sess: sess, v: v, replyTo: c.Sender()}
 	v.conns = append(v.conns, vc)
 	r.conns[k] = vc
 	if v.loaded {
@@ -375,7 +385,10 @@ func (r *registry) contactsLoaded(c actor.Context, m *contactsLoaded) {
 // greet sends presence:connected, the connection's first frame: every user
 // the viewer may see who is online now.
 func (r *registry) greet(c actor.Context, vc *viewerConn) {
-	var frags [][]byte
+	// The list is as long as the online users: reused, not grown anew for
+	// every connection (gigabytes of garbage while 10,000 came online).
+	frags := r.greetFrags[:0]
+	defer func() { clear(frags); r.greetFrags = frags[:0] }()
 	add := func(e *entry) {
 		if e != nil && e.p.Connected && e.p.UserId != vc.v.id {
 			frags = append(frags, e.fragment(statusFor(e.p, vc.v.id)))
@@ -471,6 +484,10 @@ func (r *registry) contactsAdded(members []string) {
 
 func (r *registry) push(vc *viewerConn, frame []byte, users int) {
 	r.env.metrics.fanoutBatch.Observe(float64(users))
+	if vc.sess != nil {
+		r.env.pushLocal(vc.sess, frame)
+		return
+	}
 	r.env.push(frame, vc.ref)
 }
 

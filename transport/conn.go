@@ -55,6 +55,7 @@ type conn struct {
 	ready       chan struct{}
 	readyClosed bool
 	progress    atomic.Int64 // unix ns of the writer's last completed write, or its start
+	unwritten   atomic.Int32 // frames queued or being written
 	lastIn      atomic.Int64 // unix ns of the client's last frame or pong
 
 	limiter *rate.Limiter
@@ -92,6 +93,7 @@ func (c *conn) Push(frame []byte) bool {
 		return false
 	}
 	c.queue = append(c.queue, queued{frame, time.Now().UnixNano()})
+	c.unwritten.Add(1)
 	c.readyLocked()
 	c.startWriterLocked()
 	c.mu.Unlock()
@@ -113,6 +115,9 @@ func (c *conn) tooSlowLocked() bool {
 	}
 }
 
+// Unwritten implements actors.Conn.
+func (c *conn) Unwritten() int { return int(c.unwritten.Load()) }
+
 // Close implements actors.Conn: send a close frame after what is queued
 // already is dropped, and drop the socket if the client does not answer
 // within closeWait. It never blocks.
@@ -124,6 +129,7 @@ func (c *conn) Close(code int, reason string) {
 	}
 	c.closing = true
 	c.closeFrame = websocket.FormatCloseMessage(code, reason)
+	c.unwritten.Add(-int32(len(c.queue)))
 	c.queue = c.queue[:0]
 	c.readyLocked()
 	c.startWriterLocked()
@@ -171,6 +177,7 @@ func (c *conn) writeLoop() {
 				c.abort(err)
 				return
 			}
+			c.unwritten.Add(-1)
 			c.srv.metrics.frameWait.Observe(float64(time.Now().UnixNano()-q.at) / 1e9)
 			batch[i] = queued{}
 		}
@@ -396,6 +403,7 @@ func (c *conn) finish(ws *websocket.Conn) {
 	c.mu.Lock()
 	c.closing, c.closed = true, true
 	c.queue = nil
+	c.unwritten.Store(0)
 	c.mu.Unlock()
 	c.srv.pings.remove(c)
 	c.sess.Close()
