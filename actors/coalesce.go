@@ -25,6 +25,10 @@ type coalescer struct {
 	pending  []pendingChange
 	distinct int // len(pending) after its last deduplication
 	queued   bool
+	// from is, for a connection that sees every user, the change log's
+	// seq of its first held change: such a connection holds nothing of
+	// its own (see changeLog).
+	from uint64
 }
 
 type pendingChange struct {
@@ -44,7 +48,12 @@ func (vc *viewerConn) offer(r *registry, e *entry, was, st messages.Status) {
 		e.observeDelay(r, now)
 		return
 	}
-	vc.pending = append(vc.pending, pendingChange{e, was})
+	if vc.broad >= 0 {
+		vc.from = r.log.last() // offered from changed, right after log.add
+		r.log.pin()
+	} else {
+		vc.pending = append(vc.pending, pendingChange{e, was})
+	}
 	if len(vc.pending) > 2*vc.distinct+16 {
 		// A connection held for long (a client that stopped reading)
 		// keeps a user once, not once per change.
@@ -103,6 +112,21 @@ func (vc *viewerConn) flushNow(r *registry, share *frameShare) {
 	}
 	vc.queued = false
 	frags := share.scratch[:0]
+	if vc.broad >= 0 {
+		r.log.unpin()
+		r.mark++
+		for _, c := range r.log.since(vc.from) {
+			e := c.e
+			if e.mark == r.mark || e.p.UserId == vc.v.id {
+				continue
+			}
+			e.mark = r.mark // its first change holds what the viewer saw
+			if st := statusFor(e.p, vc.v.id); st != statusFor(c.before, vc.v.id) {
+				frags = append(frags, e.fragment(st))
+				e.observeDelay(r, now)
+			}
+		}
+	}
 	for _, pc := range r.dedup(vc.pending) {
 		if !r.visible(vc, pc.e.p.UserId) {
 			continue
@@ -120,6 +144,66 @@ func (vc *viewerConn) flushNow(r *registry, share *frameShare) {
 	}
 	r.push(vc, share.frame(frags), len(frags))
 	vc.lastSent = now
+}
+
+// changeLog is the registry's record of recent changes for the
+// connections that see every user. Held in a window, such a connection
+// would be told of nearly every change; instead of each keeping its own
+// list (at 10,000 viewers, 10,000 appends per change and as many lists),
+// it keeps the seq of its first held change and reads the log when its
+// window ends. The log keeps what a held connection may still read: it is
+// emptied whenever none is held, and trimmed to the oldest held one when
+// it has doubled.
+type changeLog struct {
+	first  uint64 // seq of items[0]
+	items  []loggedChange
+	pins   int // connections held, each reading from some seq on
+	trimAt int
+}
+
+type loggedChange struct {
+	e      *entry
+	before *messages.UserPresence // nil: the user was unknown
+}
+
+func (l *changeLog) add(e *entry, before *messages.UserPresence) {
+	if l.pins == 0 {
+		l.first += uint64(len(l.items))
+		clear(l.items)
+		l.items = l.items[:0]
+	}
+	l.items = append(l.items, loggedChange{e, before})
+}
+
+// last is the seq of the newest change.
+func (l *changeLog) last() uint64 { return l.first + uint64(len(l.items)) - 1 }
+
+func (l *changeLog) pin()   { l.pins++ }
+func (l *changeLog) unpin() { l.pins-- }
+
+// since: a held connection's seq is never trimmed away; were it, the
+// connection gets what the log still has rather than the registry failing.
+func (l *changeLog) since(seq uint64) []loggedChange {
+	return l.items[min(max(seq, l.first)-l.first, uint64(len(l.items))):]
+}
+
+// trim drops the changes no held connection may read any more, once the
+// log has doubled since it was last trimmed (the scan of the broad
+// connections is then paid for by as many changes).
+func (l *changeLog) trim(broad []*viewerConn) {
+	if l.pins == 0 || len(l.items) < max(l.trimAt, 1024) {
+		return
+	}
+	oldest := l.last() + 1
+	for _, vc := range broad {
+		if vc.queued {
+			oldest = min(oldest, vc.from)
+		}
+	}
+	n := copy(l.items, l.items[oldest-l.first:])
+	clear(l.items[n:])
+	l.items, l.first = l.items[:n], oldest
+	l.trimAt = 2 * n
 }
 
 // frameShare lets the connections flushed together share one frame when
@@ -215,6 +299,7 @@ func (f *flusher) run(r *registry) {
 		}
 	}
 	f.share.reset()
+	r.log.trim(r.broad)
 	f.arm()
 }
 

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -248,7 +249,15 @@ func TestVisibilityRules(t *testing.T) {
 }
 
 func TestBurstInsideTheWindowIsOneFrameWithTheLatestState(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.Visibility = VisibilityAll })
+	t.Run("all", func(t *testing.T) { testBurstInsideTheWindow(t, VisibilityAll) })
+	t.Run("contacts", func(t *testing.T) { testBurstInsideTheWindow(t, VisibilityContacts) })
+}
+
+func testBurstInsideTheWindow(t *testing.T, vis Visibility) {
+	h := newHarness(t, func(o *Options) { o.Visibility = vis })
+	for _, u := range []string{"a", "b", "c"} {
+		h.contacts("viewer", u)
+	}
 	viewer, _ := h.connect("viewer", client)
 	a, _ := h.connect("a", client)
 	h.expectUpdate(viewer, map[string]string{"a": "active"}) // a lone change goes at once
@@ -325,6 +334,35 @@ func TestConnectionBehindGetsChangesMergedOnceItCatchesUp(t *testing.T) {
 	h.clock.Advance(time.Second)
 	h.connect("c", client) // caught up and quiet: at once again
 	h.expectUpdate(viewer, map[string]string{"c": "active"})
+}
+
+// A connection held for long reads the changes since it was held, however
+// many the others were told meanwhile: the log they share is trimmed only
+// of what no held connection still needs.
+func TestConnectionHeldForLongGetsEveryChangeSinceItWasHeld(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Visibility = VisibilityAll })
+	slow, _ := h.connect("slow", client)
+	fast, _ := h.connect("fast", client)
+	a, _ := h.connect("a", client)
+	h.clock.Advance(time.Second)
+	for _, p := range []*probe{slow, fast, a} {
+		h.updates(p)
+	}
+
+	slow.setBehind(1)
+	h.connect("early", client)
+	for i := range 1500 { // far more than the log keeps untrimmed
+		h.clock.Advance(10 * time.Millisecond)
+		if i%2 == 0 {
+			a.sess.Focus("fast")
+		} else {
+			a.sess.Blur("fast")
+		}
+	}
+	h.expectNothing(slow)
+	slow.setBehind(0)
+	h.clock.Advance(50 * time.Millisecond)
+	h.expectUpdate(slow, map[string]string{"early": "active"})
 }
 
 // The server's presence delay counts, per viewer connection told, from the
@@ -429,5 +467,119 @@ func TestHeartbeatsRefreshLastActiveForLaterViewers(t *testing.T) {
 	got, connectedAt := *c.Users[0].LastActive, t0.UnixMilli()
 	if got-connectedAt < 25_000 {
 		t.Fatalf("lastActive %d ms after connect, want a heartbeat at least 25 s later", got-connectedAt)
+	}
+}
+
+// The log keeps what the oldest held connection still has to read, and
+// nothing older once it has doubled; with nobody held it starts afresh.
+func TestChangeLogKeepsWhatHeldConnectionsStillRead(t *testing.T) {
+	var l changeLog
+	e := &entry{p: &messages.UserPresence{UserId: "u"}}
+	held := &viewerConn{coalescer: coalescer{queued: true}}
+	idle := &viewerConn{coalescer: coalescer{from: 0}}
+	for range 10 {
+		l.add(e, nil)
+	}
+	held.from = l.last()
+	l.pin()
+	for range 2000 {
+		l.add(e, nil)
+	}
+	l.trim([]*viewerConn{idle, held})
+	if l.first != 9 || len(l.since(held.from)) != 2001 || len(l.items) != 2001 {
+		t.Fatalf("after trim: first %d, %d items; want the held connection's 2,001 from seq 9", l.first, len(l.items))
+	}
+	l.unpin()
+	l.add(e, nil)
+	if l.first != 2010 || len(l.items) != 1 {
+		t.Fatalf("nobody held: first %d, %d items; want only the new change, seq 2010", l.first, len(l.items))
+	}
+}
+
+// Whatever the interleaving of changes, windows and connections falling
+// behind, every viewer ends with every user's latest state as it sees it.
+func TestEveryViewerConvergesOnTheLatestStates(t *testing.T) {
+	for _, vis := range []Visibility{VisibilityAll, VisibilityContacts} {
+		for seed := range 20 {
+			testConvergence(t, vis, uint64(seed))
+		}
+	}
+}
+
+func testConvergence(t *testing.T, vis Visibility, seed uint64) {
+	h := newHarness(t, func(o *Options) { o.Visibility = vis })
+	rng := rand.New(rand.NewPCG(seed, 7))
+	viewers := []string{"v0", "v1", "v2", "v3"}
+	users := []string{"u0", "u1", "u2", "u3", "u4", "u5"}
+	if vis == VisibilityContacts {
+		for _, v := range viewers {
+			for _, u := range users {
+				h.contacts(v, u)
+			}
+		}
+	}
+	views := make(map[string]map[string]string)
+	probes := make(map[string]*probe)
+	for _, v := range viewers {
+		p, hello := h.connect(v, client)
+		probes[v] = p
+		views[v] = make(map[string]string)
+		for _, u := range hello.Users {
+			views[v][u.UserID] = u.Status
+		}
+	}
+	apply := func() {
+		for _, v := range viewers {
+			for _, f := range h.updates(probes[v]) {
+				for _, u := range f {
+					views[v][u.UserID] = u.Status
+				}
+			}
+		}
+	}
+	online := make(map[string]*probe)
+	focus := make(map[string]map[string]bool) // user → viewers it focuses
+	for range 400 {
+		u := users[rng.IntN(len(users))]
+		v := viewers[rng.IntN(len(viewers))]
+		switch p := online[u]; {
+		case rng.IntN(8) == 0:
+			probes[v].setBehind(rng.IntN(2))
+		case p == nil:
+			online[u], _ = h.connect(u, client)
+			focus[u] = make(map[string]bool)
+		case rng.IntN(3) == 0:
+			p.sess.Close()
+			delete(online, u)
+		case rng.IntN(2) == 0:
+			if err := p.sess.Focus(v); err != nil {
+				t.Fatal(err)
+			}
+			focus[u][v] = true
+		default:
+			p.sess.Blur(v)
+			delete(focus[u], v)
+		}
+		h.clock.Advance(time.Duration(rng.IntN(40)) * time.Millisecond)
+		apply()
+	}
+	for _, v := range viewers {
+		probes[v].setBehind(0)
+	}
+	h.clock.Advance(5 * time.Second) // past the windows and the offline grace
+	apply()
+	for _, v := range viewers {
+		for _, u := range users {
+			want := "offline"
+			switch {
+			case online[u] != nil && focus[u][v]:
+				want = "online"
+			case online[u] != nil:
+				want = "active"
+			}
+			if got := views[v][u]; got != want && (got != "" || want != "offline") {
+				t.Fatalf("%v seed %d: %s sees %s %q, want %q", vis, seed, v, u, got, want)
+			}
+		}
 	}
 }

@@ -27,11 +27,14 @@ type registry struct {
 	contactOf map[string]map[*viewer]struct{}
 	// subscribers: user → local connections subscribed to that user.
 	subscribers map[string]map[*viewerConn]struct{}
-	admins      map[*viewer]struct{}
-	flush       *flusher
-	stamp       uint64 // dedupes connections reached twice in one fan-out
-	mark        uint64 // dedupes users changed twice in one window (entry.mark)
-	greetFrags  [][]byte
+	// broad are the connections that see every user (visibility "all", or
+	// ADMIN), in a slice: a change visits each of them.
+	broad      []*viewerConn
+	flush      *flusher
+	stamp      uint64 // dedupes connections reached twice in one fan-out
+	mark       uint64 // dedupes users changed twice in one window (entry.mark)
+	greetFrags [][]byte
+	log        changeLog
 }
 
 // entry is the latest presence of a user and its encodings, one per status a
@@ -82,6 +85,7 @@ type viewerConn struct {
 	replyTo *actor.PID // the user actor waiting for ViewerReady
 	ready   bool
 	subs    map[string]struct{}
+	broad   int // index in registry.broad, or -1
 	coalescer
 	stamp uint64
 }
@@ -94,7 +98,6 @@ func newRegistry(env *env) *registry {
 		conns:       make(map[connKey]*viewerConn),
 		contactOf:   make(map[string]map[*viewer]struct{}),
 		subscribers: make(map[string]map[*viewerConn]struct{}),
-		admins:      make(map[*viewer]struct{}),
 	}
 }
 
@@ -238,6 +241,7 @@ func (r *registry) changed(p *messages.UserPresence) {
 		// every connected user a few hundred bytes for nothing.
 		r.env.online.set(p.UserId, p.Connected)
 	}
+	r.log.add(e, before)
 	r.stamp++
 	if before != nil && before.Connected == p.Connected {
 		for _, partner := range focusDiff(before.Focus, p.Focus) {
@@ -277,14 +281,14 @@ func (r *registry) forWatchers(user string, f func(*viewerConn)) {
 			}
 		}
 	}
-	if r.env.opts.Visibility == VisibilityAll {
-		for _, v := range r.viewers {
-			visit(v)
+	for _, vc := range r.broad {
+		if vc.stamp != r.stamp {
+			vc.stamp = r.stamp
+			f(vc)
 		}
-		return
 	}
-	for v := range r.admins {
-		visit(v)
+	if r.env.opts.Visibility == VisibilityAll {
+		return
 	}
 	for v := range r.contactOf[user] {
 		visit(v)
@@ -300,6 +304,9 @@ func (r *registry) forWatchers(user string, f func(*viewerConn)) {
 // offer queues the change of e for one connection if that viewer may see it
 // and its status, as that viewer sees it, differs from before.
 func (r *registry) offer(vc *viewerConn, e *entry, before *messages.UserPresence) {
+	if vc.broad >= 0 && vc.queued {
+		return // the change log has it for the connection's flush
+	}
 	if !vc.ready || !r.visible(vc, e.p.UserId) {
 		return
 	}
@@ -335,9 +342,6 @@ func (r *registry) join(c actor.Context, m *messages.ViewerJoin) {
 	if v == nil {
 		v = &viewer{id: m.UserId, role: m.Role}
 		r.viewers[m.UserId] = v
-		if m.Role == messages.RoleAdmin {
-			r.admins[v] = struct{}{}
-		}
 		if r.needsContacts(m.Role) {
 			r.loadContacts(c, v)
 		} else {
@@ -345,7 +349,11 @@ func (r *registry) join(c actor.Context, m *messages.ViewerJoin) {
 		}
 	}
 	sess, _ := r.env.localSession(m.Conn)
-	vc := &viewerConn{ref: m.Conn, sess: sess, v: v, replyTo: c.Sender()}
+	vc := &viewerConn{ref: m.Conn, sess: sess, v: v, replyTo: c.Sender(), broad: -1}
+	if r.env.opts.Visibility == VisibilityAll || v.role == messages.RoleAdmin {
+		vc.broad = len(r.broad)
+		r.broad = append(r.broad, vc)
+	}
 	v.conns = append(v.conns, vc)
 	r.conns[k] = vc
 	if v.loaded {
@@ -421,6 +429,15 @@ func (r *registry) leave(ref *messages.ConnRef) {
 	for u := range vc.subs {
 		r.unwatch(vc, u)
 	}
+	if i := vc.broad; i >= 0 {
+		last := r.broad[len(r.broad)-1]
+		r.broad[i], last.broad = last, i
+		r.broad[len(r.broad)-1] = nil
+		r.broad = r.broad[:len(r.broad)-1]
+		if vc.queued {
+			r.log.unpin()
+		}
+	}
 	vc.pending = nil
 	v := vc.v
 	v.conns = slices.DeleteFunc(v.conns, func(x *viewerConn) bool { return x == vc })
@@ -428,7 +445,6 @@ func (r *registry) leave(ref *messages.ConnRef) {
 		return
 	}
 	delete(r.viewers, v.id)
-	delete(r.admins, v)
 	for u := range v.contacts {
 		if m := r.contactOf[u]; m != nil {
 			delete(m, v)
