@@ -63,11 +63,12 @@ type conn struct {
 
 	// Set when the poller reads this connection: the read buffer we own,
 	// the socket for epoll and the poller's token for it.
-	br      *bufio.Reader
-	raw     syscall.RawConn
-	token   int32
-	armed   atomic.Uint32 // times armed: orders one read job before the next
-	dropped atomic.Bool   // drop was called: the reader ends at its next read
+	br       *bufio.Reader
+	raw      syscall.RawConn
+	token    int32
+	armed    atomic.Uint32 // times armed: orders one read job before the next
+	dropped  atomic.Bool   // drop was called: the reader ends at its next read
+	inPoller atomic.Bool   // the socket is (or is about to be) registered with epoll
 }
 
 func newConn(srv *Server) *conn {
@@ -230,9 +231,16 @@ func (c *conn) abort(err error) {
 // which wakes the reader, parked or polled, to fail and clean up. Closing
 // the socket instead would leave a polled connection unnoticed: the
 // kernel forgets a closed fd's epoll registration without an event.
+//
+// Nor is it closed when shutting reading down fails: that is a socket the
+// client already reset (a write to it failing is what usually calls drop),
+// and closing it could take the reset's epoll event away before the poller
+// reads it, leaving the connection open for good, its user a ghost. A
+// reset socket reads as failed, so its reader ends on its own.
 func (c *conn) drop(ws *websocket.Conn) {
 	c.dropped.Store(true)
-	if tc, ok := ws.NetConn().(*net.TCPConn); ok && tc.CloseRead() == nil {
+	tc, ok := ws.NetConn().(*net.TCPConn)
+	if ok && (tc.CloseRead() == nil || c.inPoller.Load()) {
 		return
 	}
 	_ = ws.NetConn().Close()
@@ -278,6 +286,7 @@ func (c *conn) polled(ws *websocket.Conn, br *bufio.Reader) bool {
 		return false
 	}
 	c.br, c.raw = br, raw
+	c.inPoller.Store(true)
 	return true
 }
 
