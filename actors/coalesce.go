@@ -53,12 +53,12 @@ func (vc *viewerConn) offer(r *registry, e *entry, was, st messages.Status) {
 		r.log.pin()
 	} else {
 		vc.pending = append(vc.pending, pendingChange{e, was})
-	}
-	if len(vc.pending) > 2*vc.distinct+16 {
-		// A connection held for long (a client that stopped reading)
-		// keeps a user once, not once per change.
-		vc.pending = r.dedup(vc.pending)
-		vc.distinct = len(vc.pending)
+		if len(vc.pending) > 2*vc.distinct+16 {
+			// A connection held for long (a client that stopped reading)
+			// keeps a user once, not once per change.
+			vc.pending = r.dedup(vc.pending)
+			vc.distinct = len(vc.pending)
+		}
 	}
 	if !vc.queued {
 		vc.queued = true

@@ -273,31 +273,25 @@ func (r *registry) share(p *messages.UserPresence) {
 
 // forWatchers calls f once for every local connection that may see user.
 func (r *registry) forWatchers(user string, f func(*viewerConn)) {
-	visit := func(v *viewer) {
-		for _, vc := range v.conns {
-			if vc.stamp != r.stamp {
-				vc.stamp = r.stamp
-				f(vc)
-			}
-		}
-	}
-	for _, vc := range r.broad {
+	once := func(vc *viewerConn) {
 		if vc.stamp != r.stamp {
 			vc.stamp = r.stamp
 			f(vc)
 		}
+	}
+	for _, vc := range r.broad {
+		once(vc)
 	}
 	if r.env.opts.Visibility == VisibilityAll {
 		return
 	}
 	for v := range r.contactOf[user] {
-		visit(v)
+		for _, vc := range v.conns {
+			once(vc)
+		}
 	}
 	for vc := range r.subscribers[user] {
-		if vc.stamp != r.stamp {
-			vc.stamp = r.stamp
-			f(vc)
-		}
+		once(vc)
 	}
 }
 
@@ -350,7 +344,7 @@ func (r *registry) join(c actor.Context, m *messages.ViewerJoin) {
 	}
 	sess, _ := r.env.localSession(m.Conn)
 	vc := &viewerConn{ref: m.Conn, sess: sess, v: v, replyTo: c.Sender(), broad: -1}
-	if r.env.opts.Visibility == VisibilityAll || v.role == messages.RoleAdmin {
+	if !r.needsContacts(v.role) { // sees every user
 		vc.broad = len(r.broad)
 		r.broad = append(r.broad, vc)
 	}
