@@ -255,9 +255,16 @@ func (c *conn) run(ws *websocket.Conn, br *bufio.Reader) {
 	c.mu.Unlock()
 
 	ws.SetReadLimit(c.srv.opts.MaxFrameBytes)
+	// Control frames are life. gorilla calls these when it meets one
+	// inside its own read; readJob handles the usual case before gorilla
+	// sees them (see control).
 	ws.SetPongHandler(func(string) error {
-		c.lastIn.Store(time.Now().UnixNano())
-		c.sess.Touch()
+		c.alive()
+		return nil
+	})
+	ws.SetPingHandler(func(payload string) error {
+		c.alive()
+		c.pong(ws, []byte(payload))
 		return nil
 	})
 	// presence:connected must be the first frame: answers to what the
@@ -304,7 +311,7 @@ func (c *conn) await(ws *websocket.Conn) {
 func (c *conn) readJob() {
 	ws := c.ws
 	for {
-		if c.dropped.Load() || !c.readOne(ws) {
+		if c.dropped.Load() || !c.control(ws) && !c.readOne(ws) {
 			c.finish(ws)
 			return
 		}
@@ -340,6 +347,73 @@ func (c *conn) linger() bool {
 	// gorilla's reads have no deadline: the user actor enforces silence.
 	_ = nc.SetReadDeadline(time.Time{})
 	return err == nil
+}
+
+// The first two bytes of a whole, masked client ping or pong frame.
+const (
+	pingHeader = 0x80 | websocket.PingMessage
+	pongHeader = 0x80 | websocket.PongMessage
+	masked     = 0x80
+	maskLen    = 4
+)
+
+// control handles a ping or pong that lies whole at the front of the read
+// buffer, before gorilla sees it; true when it did. gorilla handles a
+// control frame inside its read of the next data frame and then reads on,
+// so a client keeping its connection alive with pings or pongs alone (a
+// browser whose timers are throttled answers our pings all the same) would
+// hold a worker, and its stack, until its next data frame. Between two
+// messages the buffer is at a frame boundary and gorilla holds no state,
+// so taking a whole control frame there is invisible to it. Anything
+// unusual (unmasked, fragmented, not all read yet) is left to gorilla.
+func (c *conn) control(ws *websocket.Conn) bool {
+	head, err := c.br.Peek(2)
+	if err != nil || head[0] != pingHeader && head[0] != pongHeader || head[1]&masked == 0 {
+		return false
+	}
+	n := int(head[1] &^ masked)
+	if n > 125 || c.br.Buffered() < 2+maskLen+n {
+		return false
+	}
+	frame, _ := c.br.Peek(2 + maskLen + n)
+	ping := frame[0] == pingHeader
+	var payload []byte
+	if ping && n > 0 {
+		key := frame[2 : 2+maskLen]
+		payload = make([]byte, n)
+		for i, b := range frame[2+maskLen:] {
+			payload[i] = b ^ key[i%maskLen]
+		}
+	}
+	_, _ = c.br.Discard(len(frame))
+	if ping && !c.limiter.Allow() {
+		// A ping flood is a frame flood: unanswered, then closed.
+		if !c.strike() {
+			c.srv.metrics.countError(messages.CodeRateLimited)
+			c.Close(actors.ClosePolicy, "rate limit exceeded")
+		}
+		return true
+	}
+	c.alive()
+	if ping {
+		c.pong(ws, payload)
+	}
+	return true
+}
+
+// alive records a control frame from the client as life.
+func (c *conn) alive() {
+	c.lastIn.Store(time.Now().UnixNano())
+	c.sess.Touch()
+}
+
+// pong answers a client's ping. A failed write shows in the next read or
+// write; a closing connection sends no pong.
+func (c *conn) pong(ws *websocket.Conn, payload []byte) {
+	if c.isClosing() {
+		return
+	}
+	_ = ws.WriteControl(websocket.PongMessage, payload, time.Now().Add(c.srv.opts.WriteTimeout))
 }
 
 // readOne reads and handles one message; false when the connection ended.

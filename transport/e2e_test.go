@@ -739,3 +739,101 @@ func TestClientIgnoringTheCloseIsDropped(t *testing.T) {
 	s.clock.Advance(30 * time.Second) // the heartbeat timeout: the server closes
 	s.waitConnections(0)
 }
+
+// pinger is a raw client that keeps its connection alive with WebSocket
+// pings only, as a client whose application heartbeats are throttled might.
+type pinger struct {
+	ws     *websocket.Conn
+	pongs  chan string
+	frames chan []byte
+}
+
+func dialPinger(t *testing.T, s *server, user string) *pinger {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(wstest.WSURL(s.http.URL, "user="+user+"&role=CLIENT"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	p := &pinger{ws: ws, pongs: make(chan string, 4), frames: make(chan []byte, 16)}
+	ws.SetPongHandler(func(data string) error {
+		p.pongs <- data
+		return nil
+	})
+	go func() {
+		defer close(p.frames)
+		for {
+			_, f, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			p.frames <- f
+		}
+	}()
+	p.expect(t, "presence:connected")
+	return p
+}
+
+func (p *pinger) ping(t *testing.T, payload string) {
+	t.Helper()
+	if err := p.ws.WriteControl(websocket.PingMessage, []byte(payload), time.Now().Add(wstest.Wait)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-p.pongs:
+		if got != payload {
+			t.Fatalf("pong carried %q, want the ping's %q", got, payload)
+		}
+	case <-time.After(wstest.Wait):
+		t.Fatal("ping not answered")
+	}
+}
+
+func (p *pinger) expect(t *testing.T, typ string) {
+	t.Helper()
+	select {
+	case f, ok := <-p.frames:
+		if !ok {
+			t.Fatalf("connection ended waiting for %s", typ)
+		}
+		if !strings.Contains(string(f), `"type":"`+typ+`"`) {
+			t.Fatalf("got %s, want %s", f, typ)
+		}
+	case <-time.After(wstest.Wait):
+		t.Fatalf("no %s", typ)
+	}
+}
+
+// A WebSocket ping is a frame: it keeps the connection alive like any
+// other, and is answered with its own payload.
+func TestClientPingsKeepTheConnectionAlive(t *testing.T) {
+	s := start(t)
+	p := dialPinger(t, s, "alice")
+	s.clock.Advance(29 * time.Second)
+	p.ping(t, "still here")
+	s.clock.Advance(29 * time.Second) // 58 s after connecting, 29 after the ping
+	if err := p.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"heartbeat","data":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	p.expect(t, "heartbeat:ack")
+}
+
+// A client that only pings must not hold a reader: once its ping is
+// answered the connection goes back to the poller like any idle one.
+func TestPingingClientHoldsNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux only; elsewhere each connection reads on a goroutine")
+	}
+	s := start(t)
+	const n = 20
+	for i := range n {
+		dialPinger(t, s, fmt.Sprintf("p%d", i)).ping(t, "")
+	}
+	deadline := time.Now().Add(wstest.Wait)
+	for connGoroutines() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines still serve %d connections that only pinged", connGoroutines(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

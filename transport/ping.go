@@ -8,14 +8,14 @@ import (
 )
 
 // pinger pings connections that have been quiet (no frame, no pong) for
-// 1.25 heartbeat intervals, so that proxies keep them open; the pong counts
-// as life. A client heartbeating in time is not pinged: its frames (and our
-// acks) already keep the connection open, and the pong of a ping would
-// wake a read job that then waits inside gorilla's read, holding a worker,
-// until the next data frame (gorilla reads on past control frames; see
-// park.go). One goroutine checks every connection once a
-// second: cheaper than a timer per connection, and a ping a second late
-// does not matter.
+// the ping interval, so that proxies keep them open and a client whose own
+// heartbeats run late (a browser throttles the timers of a background tab)
+// keeps its connection by answering at the WebSocket level, which no
+// throttling delays; the pong counts as life. A client heartbeating in
+// time is not pinged: its frames and our acks keep the connection busy
+// both ways already. One goroutine checks every connection once a second:
+// cheaper than a timer per connection, and a ping a second late does not
+// matter.
 type pinger struct {
 	srv   *Server
 	mu    sync.Mutex
@@ -45,7 +45,7 @@ func (p *pinger) run() {
 	defer close(p.done)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	quietFor := p.srv.opts.PingInterval + p.srv.opts.PingInterval/4
+	quietFor := p.srv.opts.PingInterval
 	for {
 		select {
 		case <-p.stop:

@@ -38,7 +38,10 @@ type Options struct {
 	// SendQueue is the frames queued to a slow connection before it is
 	// closed (256).
 	SendQueue int
-	// PingInterval is the WebSocket ping period (25s).
+	// PingInterval is how long a connection may be quiet before it is
+	// pinged (27.5s). Between the heartbeat interval and the heartbeat
+	// timeout: later than a heartbeating client's next frame, early
+	// enough for the pong to beat the timeout.
 	PingInterval time.Duration
 	// WriteTimeout bounds one write to a client (10s).
 	WriteTimeout time.Duration
@@ -77,7 +80,7 @@ func (o *Options) setDefaults() {
 	setInt(&o.MaxSubscriptions, 1000)
 	setInt(&o.RateBurst, 100)
 	setInt(&o.SendQueue, 256)
-	setDur(&o.PingInterval, 25*time.Second)
+	setDur(&o.PingInterval, 27500*time.Millisecond)
 	setDur(&o.WriteTimeout, 10*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

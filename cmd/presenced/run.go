@@ -180,6 +180,14 @@ func engineOptions(cfg *config.Config, store actors.Store, log *slog.Logger, reg
 	}
 }
 
+// pingAfter is how long a connection may be quiet before it is pinged:
+// halfway from the heartbeat interval to the timeout, so that a client
+// heartbeating in time is never pinged and one whose heartbeat runs late
+// still answers before the timeout.
+func pingAfter(interval, timeout time.Duration) time.Duration {
+	return interval + (timeout-interval)/2
+}
+
 func transportOptions(cfg *config.Config, auth transport.AuthOptions, log *slog.Logger, reg *prometheus.Registry) transport.Options {
 	return transport.Options{
 		Auth:             auth,
@@ -191,7 +199,7 @@ func transportOptions(cfg *config.Config, auth transport.AuthOptions, log *slog.
 		RateBurst:        cfg.Limits.RateBurst,
 		SendQueue:        cfg.Limits.SendQueue,
 		Visibility:       cfg.Presence.Visibility,
-		PingInterval:     cfg.Presence.HeartbeatInterval,
+		PingInterval:     pingAfter(cfg.Presence.HeartbeatInterval, cfg.Presence.HeartbeatTimeout),
 		MetricsEnabled:   cfg.Metrics.Enabled,
 		Gatherer:         reg,
 		Registerer:       reg,
