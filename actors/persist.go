@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -61,6 +62,7 @@ type batch struct {
 }
 
 type batchDone struct {
+	lane     int
 	b        batch
 	usersErr error
 	appends  []messages.AppendResult
@@ -69,34 +71,74 @@ type batchDone struct {
 	markErr  error
 }
 
+// ParallelWriter is a Store that commits several write transactions at
+// once (PostgreSQL): the persistence actor then keeps that many batches in
+// flight. A store that is not one (SQLite) gets one at a time.
+type ParallelWriter interface {
+	WriteLanes() int
+}
+
 // persistActor is the member's writer. Writes that arrive while a batch is
 // being committed wait and go together in the next one (group commit: one
 // transaction and one fsync for many sends), so durability costs latency
 // only under load, and a lone write is never delayed.
+//
+// A store that takes several transactions at once gets several lanes, each
+// committing its own batches: a commit's round trips and waits then overlap
+// another's. A conversation's writes (messages, read marks) always take the
+// same lane, and so do a user's records, so each stays in the order it was
+// sent.
 type persistActor struct {
 	env      *env
-	busy     bool
+	lanes    []lane
 	retrying bool
-	pending  batch
 	drains   []*actor.PID
 }
 
-func newPersistActor(env *env) *persistActor { return &persistActor{env: env} }
+type lane struct {
+	busy    bool
+	pending batch
+}
+
+// maxLanes bounds the batches in flight whatever the store offers.
+const maxLanes = 8
+
+func newPersistActor(env *env) *persistActor {
+	n := 1
+	if pw, ok := env.opts.Store.(ParallelWriter); ok {
+		n = min(max(pw.WriteLanes(), 1), maxLanes)
+	}
+	return &persistActor{env: env, lanes: make([]lane, n)}
+}
+
+// laneOf is the lane of a conversation's or a user's writes.
+func (p *persistActor) laneOf(key string) *lane {
+	if len(p.lanes) == 1 {
+		return &p.lanes[0]
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return &p.lanes[h.Sum32()%uint32(len(p.lanes))]
+}
 
 func (p *persistActor) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *saveUser:
-		p.pending.users = append(p.pending.users, m.seen)
-		if n := len(p.pending.users); n > maxPendingUsers {
-			p.env.log.Warn("store unreachable too long; dropping oldest user records", "dropped", n-maxPendingUsers)
-			p.pending.users = p.pending.users[n-maxPendingUsers:]
+		l := p.laneOf(m.seen.ID)
+		l.pending.users = append(l.pending.users, m.seen)
+		if n := len(l.pending.users); n > maxPendingUsers/len(p.lanes) {
+			drop := n - maxPendingUsers/len(p.lanes)
+			p.env.log.Warn("store unreachable too long; dropping oldest user records", "dropped", drop)
+			l.pending.users = l.pending.users[drop:]
 		}
 	case *appendReq:
-		p.pending.appends = append(p.pending.appends, *m)
+		l := p.laneOf(m.msg.ConversationID)
+		l.pending.appends = append(l.pending.appends, *m)
 	case *markReq:
-		p.pending.marks = append(p.pending.marks, *m)
+		l := p.laneOf(m.mark.ConversationID)
+		l.pending.marks = append(l.pending.marks, *m)
 	case *batchDone:
-		p.busy = false
+		p.lanes[m.lane].busy = false
 		p.done(c, m)
 	case *retryWrites:
 		p.retrying = false
@@ -109,43 +151,56 @@ func (p *persistActor) Receive(c actor.Context) {
 // retryWrites ends the pause after a failed write of user records.
 type retryWrites struct{}
 
+// kick starts a commit on every idle lane with writes pending, and answers
+// drains once no lane has any.
 func (p *persistActor) kick(c actor.Context) {
-	if p.busy {
-		return
+	idle := true
+	for i := range p.lanes {
+		l := &p.lanes[i]
+		if !l.busy {
+			p.start(c, i, l)
+		}
+		idle = idle && !l.busy
 	}
-	b := p.take()
-	if len(b.users)+len(b.appends)+len(b.marks) == 0 {
+	if idle {
 		for _, d := range p.drains {
 			c.Send(d, &drainReq{})
 		}
 		p.drains = nil
+	}
+}
+
+func (p *persistActor) start(c actor.Context, i int, l *lane) {
+	b := p.take(l)
+	if len(b.users)+len(b.appends)+len(b.marks) == 0 {
 		return
 	}
-	p.busy = true
+	l.busy = true
 	store, m := p.env.opts.Store, p.env.metrics
 	m.storeBatch.Observe(float64(len(b.users) + len(b.appends) + len(b.marks)))
 	p.env.async(c, func(ctx context.Context) any {
 		start := time.Now()
 		d := execute(ctx, store, b)
+		d.lane = i
 		m.storeLatency.Observe(time.Since(start).Seconds())
 		return d
 	})
 }
 
-// take moves up to maxBatch of each kind of write out of pending. User
-// records wait while a retry pause runs; messages never do: their senders
-// are waiting for an answer, even if it is "unavailable".
-func (p *persistActor) take() batch {
+// take moves up to maxBatch of each kind of a lane's writes out of its
+// pending. User records wait while a retry pause runs; messages never do:
+// their senders are waiting for an answer, even if it is "unavailable".
+func (p *persistActor) take(l *lane) batch {
 	var b batch
 	cut := func(n int) int { return min(n, maxBatch) }
 	if !p.retrying {
-		n := cut(len(p.pending.users))
-		b.users, p.pending.users = p.pending.users[:n:n], p.pending.users[n:]
+		n := cut(len(l.pending.users))
+		b.users, l.pending.users = l.pending.users[:n:n], l.pending.users[n:]
 	}
-	n := cut(len(p.pending.appends))
-	b.appends, p.pending.appends = p.pending.appends[:n:n], p.pending.appends[n:]
-	n = cut(len(p.pending.marks))
-	b.marks, p.pending.marks = p.pending.marks[:n:n], p.pending.marks[n:]
+	n := cut(len(l.pending.appends))
+	b.appends, l.pending.appends = l.pending.appends[:n:n], l.pending.appends[n:]
+	n = cut(len(l.pending.marks))
+	b.marks, l.pending.marks = l.pending.marks[:n:n], l.pending.marks[n:]
 	return b
 }
 
@@ -180,7 +235,8 @@ func execute(ctx context.Context, store Store, b batch) *batchDone {
 func (p *persistActor) done(c actor.Context, d *batchDone) {
 	if d.usersErr != nil {
 		p.env.log.Warn("saving users failed; will retry", "count", len(d.b.users), "err", d.usersErr)
-		p.pending.users = append(d.b.users, p.pending.users...)
+		l := &p.lanes[d.lane]
+		l.pending.users = append(d.b.users, l.pending.users...)
 		p.retrying = true
 		p.env.after(storeRetryDelay, c.Self(), &retryWrites{})
 	}

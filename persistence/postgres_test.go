@@ -23,6 +23,8 @@ func openPostgres(t *testing.T, url string) *persistence.Postgres {
 	return s
 }
 
+var _ actors.ParallelWriter = (*persistence.Postgres)(nil)
+
 func TestPostgresConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) actors.Store {
 		return openPostgres(t, pgtest.URL(t))
@@ -39,6 +41,8 @@ func TestPostgresDurable(t *testing.T) {
 // TestPostgresConcurrentOpen opens several stores on one fresh schema at
 // once, as the nodes of a cluster starting together: the advisory lock lets
 // one migrate and the others find the schema done.
+var _ actors.ParallelWriter = (*persistence.Postgres)(nil)
+
 func TestPostgresConcurrentOpen(t *testing.T) {
 	url := pgtest.URL(t)
 	var wg sync.WaitGroup
@@ -58,6 +62,8 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 // TestPostgresTwoProcesses runs two stores (as two nodes) on one database:
 // a conversation created on one is the same on the other, and seqs stay
 // gapless across both.
+var _ actors.ParallelWriter = (*persistence.Postgres)(nil)
+
 func TestPostgresTwoProcesses(t *testing.T) {
 	url := pgtest.URL(t)
 	a, b := openPostgres(t, url), openPostgres(t, url)
@@ -98,6 +104,8 @@ func TestPostgresTwoProcesses(t *testing.T) {
 		}
 	}
 }
+
+var _ actors.ParallelWriter = (*persistence.Postgres)(nil)
 
 func TestPostgresUnreachable(t *testing.T) {
 	// Nothing listens on port 1: the open fails as unavailable, quickly.

@@ -18,7 +18,14 @@ import (
 // cluster share. Its methods are those of the actors' Store interface.
 type Postgres struct {
 	*store
+	lanes int
 }
+
+// WriteLanes is how many batches of writes the server may commit at once:
+// half the pool, the other half left to reads (history, contacts). Each
+// commit's round trips then overlap another's instead of queueing behind
+// them.
+func (p *Postgres) WriteLanes() int { return p.lanes }
 
 // migrationLock is the advisory lock key that serializes the nodes of a
 // cluster migrating one database at once; its value is arbitrary.
@@ -44,7 +51,7 @@ func OpenPostgres(ctx context.Context, url string, logger *slog.Logger) (*Postgr
 		return nil, s.fail("migrating postgres", err)
 	}
 	s.log.Info("opened postgres store", "host", cfg.ConnConfig.Host, "database", cfg.ConnConfig.Database)
-	return &Postgres{s}, nil
+	return &Postgres{s, max(1, int(cfg.MaxConns)/2)}, nil
 }
 
 // pgDB is the backend on pgx's pool.
