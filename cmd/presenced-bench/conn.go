@@ -104,14 +104,12 @@ func dialHello(ctx context.Context, d *websocket.Dialer, endpoint *url.URL, id i
 		_ = ws.Close()
 		return nil, hello{}, fmt.Errorf("first frame for %s is %q, want presence:connected", user, t)
 	}
-	var f struct {
-		Data hello `json:"data"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
+	h, err := helloOf(b)
+	if err != nil {
 		_ = ws.Close()
 		return nil, hello{}, fmt.Errorf("decoding presence:connected: %w", err)
 	}
-	return &conn{ws: ws, user: user, done: make(chan struct{})}, f.Data, nil
+	return &conn{ws: ws, user: user, done: make(chan struct{})}, h, nil
 }
 
 // httpStatusError is an upgrade the server refused with an HTTP status.

@@ -347,23 +347,16 @@ func (t *tracker) onViewerFrame(c *conn, f frame) {
 	}
 	t.cnt.add("presence_frames", 1)
 	t.cnt.add("presence_bytes", int64(len(f.raw)))
-	var u struct {
-		Data struct {
-			Users []struct {
-				UserID string `json:"userId"`
-				Status string `json:"status"`
-			} `json:"users"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(f.raw, &u); err != nil {
+	users, err := presenceUsers(f.raw)
+	if err != nil {
 		t.cnt.add("bad_frames", 1)
 		return
 	}
 	at := f.at.UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, p := range u.Data.Users {
-		t.arrive(c.user, p.UserID, p.Status, at)
+	for _, p := range users {
+		t.arrive(c.user, p.user, p.status, at)
 	}
 }
 
