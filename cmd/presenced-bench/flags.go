@@ -57,6 +57,9 @@ type Config struct {
 
 	Sweep string `json:"-"`
 	Chart string `json:"-"`
+	// CPUProfile is where the coordinator, and the worker it runs in its
+	// own process, write their CPU profile: what the tool itself costs.
+	CPUProfile string `json:"-"`
 
 	// Run tells apart the runs of one sweep in user ids and message ids.
 	Run int `json:"run"`
@@ -127,6 +130,7 @@ func parseFlags(args []string, out io.Writer) (*Config, error) {
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "scrape this Prometheus `URL` before and after (e.g. http://127.0.0.1:8080/metrics)")
 	fs.DurationVar(&c.Progress, "progress", time.Second, "period of the progress lines on stderr")
 	fs.StringVar(&c.Sweep, "sweep", "", "run the scenario once per value: rates=1000,2000 (messages --rate, presence --changes-per-sec) or conns=1000,5000")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write this process's CPU profile to `file` (with --procs 1: the whole tool), to see what the tool takes from the server")
 	fs.StringVar(&c.Chart, "chart", "", "with --sweep, write an SVG `file` of latency percentiles against the swept value")
 	fs.Usage = func() {
 		fmt.Fprint(out, usageHead)
