@@ -386,8 +386,8 @@ func (c *conn) control(ws *websocket.Conn) bool {
 		}
 	}
 	_, _ = c.br.Discard(len(frame))
-	if ping && !c.limiter.Allow() {
-		// A ping flood is a frame flood: unanswered, then closed.
+	if !c.limiter.Allow() {
+		// A flood of control frames is a frame flood: ignored, then closed.
 		if !c.strike() {
 			c.srv.metrics.countError(messages.CodeRateLimited)
 			c.Close(actors.ClosePolicy, "rate limit exceeded")

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -745,7 +746,8 @@ func TestClientIgnoringTheCloseIsDropped(t *testing.T) {
 type pinger struct {
 	ws     *websocket.Conn
 	pongs  chan string
-	frames chan []byte
+	frames chan []byte // closed when reading ends
+	code   int         // the server's close code, once frames is closed
 }
 
 func dialPinger(t *testing.T, s *server, user string) *pinger {
@@ -757,7 +759,10 @@ func dialPinger(t *testing.T, s *server, user string) *pinger {
 	t.Cleanup(func() { ws.Close() })
 	p := &pinger{ws: ws, pongs: make(chan string, 4), frames: make(chan []byte, 16)}
 	ws.SetPongHandler(func(data string) error {
-		p.pongs <- data
+		select {
+		case p.pongs <- data:
+		default: // a flood's pongs nobody waits for
+		}
 		return nil
 	})
 	go func() {
@@ -765,6 +770,10 @@ func dialPinger(t *testing.T, s *server, user string) *pinger {
 		for {
 			_, f, err := ws.ReadMessage()
 			if err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					p.code = ce.Code
+				}
 				return
 			}
 			p.frames <- f
@@ -835,5 +844,37 @@ func TestPingingClientHoldsNoGoroutine(t *testing.T) {
 			t.Fatalf("%d goroutines still serve %d connections that only pinged", connGoroutines(), n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Pings are frames under the rate limit: past it they go unanswered, and
+// a flood of them closes the connection like any other flood.
+func TestPingFloodIsClosed(t *testing.T) {
+	s := start(t, func(c *config) {
+		c.transport.RatePerSecond = 1
+		c.transport.RateBurst = 5
+	})
+	p := dialPinger(t, s, "alice")
+	for range 5 {
+		p.ping(t, "ok")
+	}
+	for range 40 {
+		if p.ws.WriteControl(websocket.PingMessage, []byte("flood"), time.Now().Add(wstest.Wait)) != nil {
+			break // closed mid-flood
+		}
+	}
+	for {
+		select {
+		case _, ok := <-p.frames:
+			if ok {
+				continue
+			}
+		case <-time.After(wstest.Wait):
+			t.Fatal("a ping flood did not close the connection")
+		}
+		break
+	}
+	if p.code != websocket.ClosePolicyViolation {
+		t.Fatalf("closed with %d, want 1008", p.code)
 	}
 }
