@@ -680,9 +680,7 @@ func TestQuietConnectionsArePinged(t *testing.T) {
 // parked in a read: thousands of idle users must not cost thousands of
 // stacks.
 func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the poller is Linux only; elsewhere each connection reads on a goroutine")
-	}
+	needPoller(t)
 	s := start(t)
 	const n = 200
 	for i := range n {
@@ -699,14 +697,26 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 	}
 	// A connection is idle once its first frame is written and its socket
 	// handed to the poller: probe until then.
+	waitServing(t, n/10, "idle connections", n)
+}
+
+func needPoller(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux only; elsewhere each connection reads on a goroutine")
+	}
+}
+
+// waitServing probes until at most max goroutines run connection code.
+func waitServing(t *testing.T, max int, what string, n int) {
+	t.Helper()
 	deadline := time.Now().Add(wstest.Wait)
 	for {
 		serving := connGoroutines()
-		if serving <= n/10 {
+		if serving <= max {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines serve %d idle connections", serving, n)
+			t.Fatalf("%d goroutines serve %d %s", serving, n, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -830,21 +840,13 @@ func TestClientPingsKeepTheConnectionAlive(t *testing.T) {
 // A client that only pings must not hold a reader: once its ping is
 // answered the connection goes back to the poller like any idle one.
 func TestPingingClientHoldsNoGoroutine(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the poller is Linux only; elsewhere each connection reads on a goroutine")
-	}
+	needPoller(t)
 	s := start(t)
 	const n = 20
 	for i := range n {
 		dialPinger(t, s, fmt.Sprintf("p%d", i)).ping(t, "")
 	}
-	deadline := time.Now().Add(wstest.Wait)
-	for connGoroutines() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines still serve %d connections that only pinged", connGoroutines(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitServing(t, 0, "connections that only pinged", n)
 }
 
 // Pings are frames under the rate limit: past it they go unanswered, and
