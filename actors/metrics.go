@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are the engine's Prometheus collectors.
 type metrics struct {
 	usersOnline     prometheus.Gauge
+	usersHeld       prometheus.Gauge
 	presenceChanges prometheus.Counter
 	fanoutBatch     prometheus.Histogram
 	framesPushed    prometheus.Counter
@@ -21,6 +22,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		usersOnline: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "presenced_users_online",
 			Help: "Users with a user actor on this member: connected, or inside their offline grace.",
+		}),
+		usersHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "presenced_registry_users",
+			Help: "Users whose presence this member's registry holds: online anywhere in the cluster, offline for " +
+				"less than the retention, or subscribed to.",
 		}),
 		presenceChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "presenced_presence_changes_total",
@@ -72,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.usersOnline, m.presenceChanges, m.fanoutBatch, m.framesPushed, m.fanout, m.storeBatch, m.storeLatency,
+		reg.MustRegister(m.usersOnline, m.usersHeld, m.presenceChanges, m.fanoutBatch, m.framesPushed, m.fanout, m.storeBatch, m.storeLatency,
 			m.presenceDelay, m.presenceHeld, m.messageAck)
 	}
 	return m

@@ -1,9 +1,11 @@
 package actors
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -582,4 +584,59 @@ func testConvergence(t *testing.T, vis Visibility, seed uint64) {
 			}
 		}
 	}
+}
+
+// The registry does not hold every user it ever saw: users offline for
+// longer than the retention are forgotten, and so are strangers loaded for
+// a subscription once nobody subscribes to them. What it forgot, the
+// store still answers, and a forgotten user coming back is news again.
+func TestRegistryForgetsUsersOfflineForLong(t *testing.T) {
+	h := newHarness(t)
+	h.contacts("alice", "bob")
+	bob, _ := h.connect("bob", client)
+	watcher, _ := h.connect("watcher", client)
+	for i := range 50 {
+		p, _ := h.connect("passer"+strconv.Itoa(i), client)
+		p.sess.Close()
+	}
+	alice, _ := h.connect("alice", client)
+	watcher.sess.Subscribe("s", []string{"stranger1", "stranger2"})
+	alice.sess.Close()
+	h.clock.Advance(time.Second)
+	bob.take()
+	h.clock.Advance(2 * time.Second) // past the grace: alice offline
+	shown := h.expectUpdate(bob, map[string]string{"alice": "offline"})[0]
+	// bob, watcher, alice, 50 passers, 2 strangers
+	if got := gauge(t, h.e.env.metrics.usersHeld); got != 55 {
+		t.Fatalf("registry holds %v users, want 55", got)
+	}
+
+	live := func(d time.Duration) {
+		for end := h.clock.Now().Add(d); h.clock.Now().Before(end); {
+			h.clock.Advance(20 * time.Second)
+			bob.sess.Heartbeat()
+			watcher.sess.Heartbeat()
+		}
+	}
+	live(offlineRetention + sweepEvery)
+	if got := gauge(t, h.e.env.metrics.usersHeld); got != 4 {
+		t.Fatalf("registry holds %v users after the retention, want 4 (bob, watcher, the subscribed strangers)", got)
+	}
+	watcher.sess.Unsubscribe([]string{"stranger1", "stranger2"})
+	live(sweepEvery)
+	if got := gauge(t, h.e.env.metrics.usersHeld); got != 2 {
+		t.Fatalf("registry holds %v users once nobody subscribes, want 2", got)
+	}
+
+	p, err := h.e.Presence(context.Background(), "bob", client, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != messages.StatusOffline || shown.LastSeen == nil || p.LastSeen != *shown.LastSeen {
+		t.Fatalf("forgotten alice is %+v, want offline with the lastSeen bob was shown (%v)", p, *shown.LastSeen)
+	}
+	bob.take()
+	h.connect("alice", client)
+	h.clock.Advance(time.Second)
+	h.expectUpdate(bob, map[string]string{"alice": "active"})
 }

@@ -35,7 +35,29 @@ type registry struct {
 	mark       uint64 // dedupes users changed twice in one window (entry.mark)
 	greetFrags [][]byte
 	log        changeLog
+	nextSweep  *sweepDue
+	stopSweep  func() bool
 }
+
+// offlineRetention is how long the registry keeps the presence of a user
+// who is offline (gone, or loaded for a subscription) once no connection
+// subscribes to it; then the store's record answers for the user. Without
+// an end the registry would hold every user it ever saw, and a client
+// subscribing to ever new ids could grow it at will. Long past anything
+// still in flight about the user: a late state, or a change held for a
+// slow connection.
+const offlineRetention = 10 * time.Minute
+
+// sweepEvery is how often the registry looks for users to forget: a user
+// is forgotten between the retention and the retention and this after it
+// went offline.
+const sweepEvery = offlineRetention / 4
+
+// sweepDue asks the registry to forget users offline for the retention.
+// The registry arms one at a time and acts on that one only, so a
+// restarted registry does not inherit its predecessor's (the field gives
+// each its own address: pointers to empty structs may all be equal).
+type sweepDue struct{ _ byte }
 
 // entry is the latest presence of a user and its encodings, one per status a
 // viewer can see, made at most once per version and shared by all viewers.
@@ -122,6 +144,13 @@ func (r *registry) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *actor.Started:
 		r.flush = newFlusher(r.env, c.Self())
+		r.env.metrics.usersHeld.Set(0) // a restarted registry starts empty
+		r.armSweep(c)
+	case *sweepDue:
+		if m == r.nextSweep {
+			r.sweep()
+			r.armSweep(c)
+		}
 	case *messages.PresenceChanged:
 		start := time.Now()
 		r.changed(m.Presence)
@@ -168,6 +197,9 @@ func (r *registry) Receive(c actor.Context) {
 		c.Respond(&messages.ConnCountReply{Member: r.env.member, Connections: int64(r.env.conns.len())})
 	case *actor.Stopping:
 		r.flush.stop()
+		if r.stopSweep != nil {
+			r.stopSweep()
+		}
 	}
 }
 
@@ -177,6 +209,23 @@ func (r *registry) Receive(c actor.Context) {
 type offlineIfGone struct {
 	user string
 	seen int64
+}
+
+func (r *registry) armSweep(c actor.Context) {
+	r.nextSweep = &sweepDue{}
+	r.stopSweep = r.env.after(sweepEvery, c.Self(), r.nextSweep)
+}
+
+// sweep forgets the users offline for longer than the retention that no
+// connection subscribes to.
+func (r *registry) sweep() {
+	limit := r.env.clock.Now().Add(-offlineRetention).UnixNano()
+	for id, e := range r.users {
+		if !e.p.Connected && e.at < limit && len(r.subscribers[id]) == 0 {
+			delete(r.users, id)
+		}
+	}
+	r.env.metrics.usersHeld.Set(float64(len(r.users)))
 }
 
 // memberLeft: a user whose grain and connections were all on members that
@@ -230,6 +279,7 @@ func (r *registry) changed(p *messages.UserPresence) {
 	if e == nil {
 		e = &entry{}
 		r.users[p.UserId] = e
+		r.env.metrics.usersHeld.Inc()
 	} else {
 		before = e.p
 	}
@@ -566,6 +616,7 @@ func (r *registry) subscribed(m *usersLoaded) {
 			if r.users[id] == nil {
 				rec := m.users[id]
 				r.users[id] = &entry{p: &messages.UserPresence{UserId: id, Role: rec.Role, LastSeenMs: unixMs(rec.LastSeen)}}
+				r.env.metrics.usersHeld.Inc()
 			}
 		}
 	}
