@@ -609,9 +609,10 @@ func (r *registry) subscribed(m *usersLoaded) {
 	}
 	if m.err == nil {
 		// Offline users, known to the store or never seen, are remembered
-		// (version 0 yields to any live state), so that subscribing to them
-		// again costs no store query: a client could otherwise make the
-		// store look up a thousand users fifty times a second.
+		// while subscribed to (version 0 yields to any live state), so that
+		// subscribing to them again costs no store query: a client could
+		// otherwise make the store look up a thousand users fifty times a
+		// second.
 		for _, id := range m.sub.UserIds {
 			if r.users[id] == nil {
 				rec := m.users[id]
@@ -666,6 +667,13 @@ func (r *registry) unwatch(vc *viewerConn, user string) {
 		delete(set, vc)
 		if len(set) == 0 {
 			delete(r.subscribers, user)
+			// A user known only from the store for a subscription goes
+			// with its last subscriber: a client subscribing to ever new
+			// ids holds at most its subscriptions' worth.
+			if e := r.users[user]; e != nil && e.at == 0 && !e.p.Connected {
+				delete(r.users, user)
+				r.env.metrics.usersHeld.Dec()
+			}
 		}
 	}
 }
