@@ -109,6 +109,12 @@ func (u *userActor) messaging(c actor.Context, m any) bool {
 	case *messages.Typing:
 		u.aliveRef(m.Conn)
 		u.withMembers(c, m.ConversationId, m.Conn, m.Ref, func(members []string) {
+			if uc := u.conns.get(keyOf(m.Conn)); uc != nil {
+				uc.typing = slices.DeleteFunc(uc.typing, func(conv string) bool { return conv == m.ConversationId })
+				if m.IsTyping {
+					uc.typing = append(uc.typing, m.ConversationId)
+				}
+			}
 			relay := &messages.TypingRelay{ConversationId: m.ConversationId, UserId: u.id, IsTyping: m.IsTyping}
 			u.toMembers(c, members, relay)
 		})
@@ -423,6 +429,21 @@ func (u *userActor) setJoined(ref *messages.ConnRef, convID string, join bool) {
 }
 
 // toMembers sends msg to the actors of the other members.
+// stopTyping tells the other members that the user stopped typing where
+// an ending connection last said it was typing and no other connection of
+// the user says so: a tab closed or crashed mid-sentence must not leave
+// "typing..." on the partner's screen for good.
+func (u *userActor) stopTyping(c actor.Context, ended *userConn) {
+	for _, conv := range ended.typing {
+		if slices.ContainsFunc(u.conns, func(uc *userConn) bool { return slices.Contains(uc.typing, conv) }) {
+			continue
+		}
+		if members, ok := u.convs[conv]; ok {
+			u.toMembers(c, members, &messages.TypingRelay{ConversationId: conv, UserId: u.id})
+		}
+	}
+}
+
 func (u *userActor) toMembers(c actor.Context, members []string, msg any) {
 	for _, member := range members {
 		if member != u.id {

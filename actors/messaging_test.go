@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -337,6 +338,67 @@ func TestTypingReachesJoinedConnectionsOnly(t *testing.T) {
 	bobChat.sess.Leave("", conv)
 	alice.sess.Typing("", conv, false)
 	h.only(bobChat)
+}
+
+// A connection that ends while its user types (a tab closed or crashed
+// mid-sentence) does not leave "typing" on the partner's screen: the
+// partner is told it stopped, once no other tab of the user still types.
+func TestTypingStopsWhenTheTypingConnectionEnds(t *testing.T) {
+	h := newHarness(t)
+	conv := h.conversation("alice", "bob")
+	tab1, _ := h.connect("alice", client)
+	tab2, _ := h.connect("alice", client)
+	bob, _ := h.connect("bob", freelancer)
+	h.settle(tab1, tab2, bob)
+	bob.sess.Join("", conv)
+	// typing returns the isTyping of every typing frame bob got since last
+	// (presence aside).
+	typing := func() []bool {
+		t.Helper()
+		var out []bool
+		for _, f := range bob.take() {
+			if f.Type == messages.TypePresenceUpdate {
+				continue
+			}
+			if f.Type != messages.TypeTyping {
+				t.Fatalf("got %s", f.Type)
+			}
+			var ty struct {
+				UserID   string
+				IsTyping bool
+			}
+			mustDecode(t, f.Data, &ty)
+			if ty.UserID != "alice" {
+				t.Fatalf("typing from %s", ty.UserID)
+			}
+			out = append(out, ty.IsTyping)
+		}
+		return out
+	}
+
+	tab1.sess.Typing("", conv, true)
+	tab2.sess.Typing("", conv, true)
+	if got := typing(); !slices.Equal(got, []bool{true, true}) {
+		t.Fatalf("bob got %v, want typing twice", got)
+	}
+	tab2.sess.Close() // tab1 still types
+	if got := typing(); len(got) != 0 {
+		t.Fatalf("bob got %v while tab1 still types", got)
+	}
+	tab1.sess.Close()
+	if got := typing(); !slices.Equal(got, []bool{false}) {
+		t.Fatalf("bob got %v when the last typing tab closed, want one stop", got)
+	}
+
+	// A tab that said it stopped ends quietly.
+	tab3, _ := h.connect("alice", client)
+	tab3.sess.Typing("", conv, true)
+	tab3.sess.Typing("", conv, false)
+	tab3.sess.Close()
+	h.clock.Advance(time.Minute)
+	if got := typing(); !slices.Equal(got, []bool{true, false}) {
+		t.Fatalf("bob got %v, want just tab3's own true and false", got)
+	}
 }
 
 func TestHistoryPagesBothWays(t *testing.T) {

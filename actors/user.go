@@ -74,6 +74,7 @@ type userConn struct {
 	ref       *messages.ConnRef
 	focus     []string
 	joined    []string
+	typing    []string // conversations this connection last said it types in
 	lastFrame time.Time
 	greeted   bool     // presence:connected and unread went out
 	held      [][]byte // frames waiting for the greeting to end
@@ -291,6 +292,7 @@ func (u *userActor) endConn(c actor.Context, k connKey) {
 	if len(u.conns) == 0 {
 		u.lastEnd = now
 	}
+	u.stopTyping(c, uc)
 	c.Send(u.env.registryOf(uc.ref), &messages.ViewerLeave{Conn: uc.ref})
 }
 
