@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -110,6 +111,14 @@ type viewerConn struct {
 	broad   int // index in registry.broad, or -1
 	coalescer
 	stamp uint64
+}
+
+// conn is the connection itself where this member holds it, else nil.
+func (vc *viewerConn) conn() Conn {
+	if vc.sess == nil {
+		return nil
+	}
+	return vc.sess.conn
 }
 
 func newRegistry(env *env) *registry {
@@ -455,11 +464,34 @@ func (r *registry) greet(c actor.Context, vc *viewerConn) {
 			add(e)
 		}
 	}
-	frame := messages.ConnectedFrame(vc.v.id, vc.v.role, frags, r.env.opts.HeartbeatInterval.Milliseconds())
-	r.push(vc, frame, len(frags))
+	heartbeat := r.env.opts.HeartbeatInterval.Milliseconds()
+	if rc, ok := vc.conn().(ReturningConn); ok {
+		r.env.metrics.fanoutBatch.Observe(float64(len(frags)))
+		buf := greetBuffers.Get().(*[]byte)
+		frame := messages.AppendConnectedFrame((*buf)[:0], vc.v.id, vc.v.role, frags, heartbeat)
+		if rc.PushReturned(frame, returnGreetBuffer) {
+			r.env.metrics.framesPushed.Inc()
+		}
+	} else {
+		r.push(vc, messages.ConnectedFrame(vc.v.id, vc.v.role, frags, heartbeat), len(frags))
+	}
 	vc.ready = true
 	if vc.replyTo != nil {
 		c.Send(vc.replyTo, &messages.ViewerReady{Conn: vc.ref})
+	}
+}
+
+// greetBuffers are the buffers of greetings written and handed back.
+var greetBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledGreeting bounds a buffer kept for reuse: one 10,000-user
+// greeting, not whatever an outlier grew to.
+const maxPooledGreeting = 2 << 20
+
+func returnGreetBuffer(b []byte) {
+	if cap(b) <= maxPooledGreeting {
+		b = b[:0]
+		greetBuffers.Put(&b)
 	}
 }
 

@@ -150,7 +150,13 @@ func AppendPresenceFrame(b []byte, typ, ref string, fragments [][]byte) []byte {
 
 // ConnectedFrame encodes presence:connected, the first frame of a connection.
 func ConnectedFrame(userID, role string, fragments [][]byte, heartbeatMs int64) []byte {
-	b := frameStart(128+len(userID)+joinedLen(fragments), TypePresenceConnected, "")
+	return AppendConnectedFrame(nil, userID, role, fragments, heartbeatMs)
+}
+
+// AppendConnectedFrame is ConnectedFrame appended to b, grown once to fit.
+func AppendConnectedFrame(b []byte, userID, role string, fragments [][]byte, heartbeatMs int64) []byte {
+	b = slices.Grow(b, 160+len(userID)+len(role)+joinedLen(fragments))
+	b = append(appendFrameStart(b, TypePresenceConnected, ""), `,"data":{`...)
 	b = append(b, `"you":{"userId":`...)
 	b = AppendString(b, userID)
 	b = append(b, `,"role":`...)

@@ -29,10 +29,12 @@ const stallAfter = 250 * time.Millisecond
 // burstFactor bounds the queue however well the writer progresses.
 const burstFactor = 4
 
-// queued is a frame waiting to be written, and when it was queued.
+// queued is a frame waiting to be written, and when it was queued; done,
+// when set, takes the frame's buffer back once it is written.
 type queued struct {
 	frame []byte
 	at    int64 // unix ns
+	done  func([]byte)
 }
 
 // conn is one WebSocket connection. Its reading side owns its lifecycle:
@@ -81,7 +83,16 @@ func newConn(srv *Server) *conn {
 
 // Push implements actors.Conn: queue a frame without blocking. A connection
 // whose queue is full is too slow to keep up and is closed with 1008.
-func (c *conn) Push(frame []byte) bool {
+func (c *conn) Push(frame []byte) bool { return c.push(queued{frame: frame}) }
+
+var _ actors.ReturningConn = (*conn)(nil)
+
+// PushReturned implements actors.ReturningConn.
+func (c *conn) PushReturned(frame []byte, done func([]byte)) bool {
+	return c.push(queued{frame: frame, done: done})
+}
+
+func (c *conn) push(q queued) bool {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -93,7 +104,8 @@ func (c *conn) Push(frame []byte) bool {
 		c.Close(actors.ClosePolicy, "send queue full: reading too slowly")
 		return false
 	}
-	c.queue = append(c.queue, queued{frame, time.Now().UnixNano()})
+	q.at = time.Now().UnixNano()
+	c.queue = append(c.queue, q)
 	c.unwritten.Add(1)
 	c.readyLocked()
 	c.startWriterLocked()
@@ -180,6 +192,9 @@ func (c *conn) writeLoop() {
 			}
 			c.unwritten.Add(-1)
 			c.srv.metrics.frameWait.Observe(float64(time.Now().UnixNano()-q.at) / 1e9)
+			if q.done != nil {
+				q.done(q.frame)
+			}
 			batch[i] = queued{}
 		}
 		if closeFrame != nil {

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -878,5 +879,45 @@ func TestPingFloodIsClosed(t *testing.T) {
 	}
 	if p.code != websocket.ClosePolicyViolation {
 		t.Fatalf("closed with %d, want 1008", p.code)
+	}
+}
+
+// Greetings are built in buffers handed back once written and reused: a
+// buffer reused too early would show in a greeting as another's bytes.
+// Many users connecting at once, each sees itself as itself and every
+// user online before it exactly once.
+func TestGreetingsStayWholeWhileManyConnectAtOnce(t *testing.T) {
+	s := start(t, func(c *config) { c.engine.Visibility = actors.VisibilityAll })
+	const n = 60
+	type greeting struct {
+		user string
+		d    connectedData
+	}
+	got := make(chan greeting, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		user := fmt.Sprintf("g%02d", i)
+		wg.Go(func() {
+			c := wstest.Dial(t, wstest.WSURL(s.http.URL, "user="+user+"&role=CLIENT"), nil)
+			var d connectedData
+			if err := json.Unmarshal(c.Expect("presence:connected").Data, &d); err != nil {
+				t.Errorf("%s's greeting is not JSON: %v", user, err)
+			}
+			got <- greeting{user, d}
+		})
+	}
+	wg.Wait()
+	close(got)
+	for g := range got {
+		if g.d.You["userId"] != g.user {
+			t.Errorf("%s was greeted as %v", g.user, g.d.You)
+		}
+		seen := make(map[string]bool)
+		for _, p := range g.d.Users {
+			if p.UserID == g.user || seen[p.UserID] || !strings.HasPrefix(p.UserID, "g") || p.Status != "active" {
+				t.Errorf("%s's greeting lists %+v (self, twice, or not one of us)", g.user, p)
+			}
+			seen[p.UserID] = true
+		}
 	}
 }
