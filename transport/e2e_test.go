@@ -882,10 +882,9 @@ func TestPingFloodIsClosed(t *testing.T) {
 	}
 }
 
-// Greetings are built in buffers handed back once written and reused: a
-// buffer reused too early would show in a greeting as another's bytes.
-// Many users connecting at once, each sees itself as itself and every
-// user online before it exactly once.
+// Greetings are built in reused buffers (TestReturnedBufferComesBackOnly
+// OnceWritten checks when one comes back). Many users connecting at once,
+// each is greeted as itself, with only the others, each at most once.
 func TestGreetingsStayWholeWhileManyConnectAtOnce(t *testing.T) {
 	s := start(t, func(c *config) { c.engine.Visibility = actors.VisibilityAll })
 	const n = 60
