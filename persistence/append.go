@@ -40,17 +40,25 @@ type memberKey struct{ user, conv string }
 // error is non-nil, nothing of the batch was stored.
 //
 // Conversations are locked in id order, so that concurrent batches from
-// several processes never deadlock. A concurrent process storing the same
-// client id makes the insert fail: the whole batch is then retried, and
-// the retry finds the message stored.
+// several processes never deadlock.
+//
+// A batch first assumes that none of its client ids is stored: resends
+// are rare, and looking every client id up was the costliest statement of
+// a batch on PostgreSQL (a third of its execution) and a tenth of the
+// server's CPU on SQLite. The unique index on (sender, client id) still
+// refuses a resend, or a concurrent process storing the same client id:
+// the whole batch is then rolled back and retried, looking the client ids
+// up, and the retry answers the originals.
 func (s *store) AppendMessages(ctx context.Context, msgs []messages.NewMessage) ([]messages.AppendResult, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
 	var results []messages.AppendResult
+	lookUp := false
 	err := s.inWriteTxRetrying(ctx, s.db.uniqueViolation, func(t tx) error {
 		var err error
-		results, err = s.appendBatch(ctx, t, msgs)
+		results, err = s.appendBatch(ctx, t, msgs, lookUp)
+		lookUp = lookUp || err != nil && s.db.uniqueViolation(err)
 		return err
 	})
 	if err != nil {
@@ -59,12 +67,16 @@ func (s *store) AppendMessages(ctx context.Context, msgs []messages.NewMessage) 
 	return results, nil
 }
 
-// appendBatch is one attempt at a batch, inside its transaction.
-func (s *store) appendBatch(ctx context.Context, t tx, msgs []messages.NewMessage) ([]messages.AppendResult, error) {
+// appendBatch is one attempt at a batch, inside its transaction; lookUp
+// finds the client ids stored already, else the insert refuses them.
+func (s *store) appendBatch(ctx context.Context, t tx, msgs []messages.NewMessage, lookUp bool) ([]messages.AppendResult, error) {
 	results := make([]messages.AppendResult, len(msgs))
-	stored, err := storedOriginals(ctx, t, msgs)
-	if err != nil {
-		return nil, err
+	var stored map[clientKey]*messages.ChatMessage
+	if lookUp {
+		var err error
+		if stored, err = storedOriginals(ctx, t, msgs); err != nil {
+			return nil, err
+		}
 	}
 	fresh, firsts := splitDuplicates(msgs, stored)
 	for i, m := range msgs {
