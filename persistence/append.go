@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/presenced/presenced/messages"
 )
@@ -23,6 +24,10 @@ const (
 	// concurrent appends to it, from any process.
 	qLockConversations = `SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`
 )
+
+// resendBurst is how long batches look client ids up first after one was
+// refused as a resend.
+const resendBurst = 5 * time.Second
 
 // clientKey identifies a message for idempotency.
 type clientKey struct{ sender, clientMsgID string }
@@ -48,17 +53,22 @@ type memberKey struct{ user, conv string }
 // server's CPU on SQLite. The unique index on (sender, client id) still
 // refuses a resend, or a concurrent process storing the same client id:
 // the whole batch is then rolled back and retried, looking the client ids
-// up, and the retry answers the originals.
+// up, and the retry answers the originals. Resends come in bursts (clients
+// reconnecting after a restart resend what was not acknowledged), so for
+// a while after a refusal batches look up first rather than pay twice.
 func (s *store) AppendMessages(ctx context.Context, msgs []messages.NewMessage) ([]messages.AppendResult, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
 	var results []messages.AppendResult
-	lookUp := false
+	lookUp := s.now().UnixNano() < s.resending.Load()
 	err := s.inWriteTxRetrying(ctx, s.db.uniqueViolation, func(t tx) error {
 		var err error
 		results, err = s.appendBatch(ctx, t, msgs, lookUp)
-		lookUp = lookUp || err != nil && s.db.uniqueViolation(err)
+		if err != nil && s.db.uniqueViolation(err) {
+			lookUp = true
+			s.resending.Store(s.now().Add(resendBurst).UnixNano())
+		}
 		return err
 	})
 	if err != nil {

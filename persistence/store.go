@@ -22,6 +22,9 @@ type store struct {
 	now     func() time.Time
 	closed  atomic.Bool
 	members memberCache
+	// resending: unix ns until which batches look their client ids up
+	// first, after one was refused (see AppendMessages).
+	resending atomic.Int64
 }
 
 func newStore(db backend, logger *slog.Logger) *store {
