@@ -372,25 +372,30 @@ const (
 	maskLen    = 4
 )
 
-// control handles a ping or pong that lies whole at the front of the read
-// buffer, before gorilla sees it; true when it did. gorilla handles a
+// control handles a ping or pong at the front of the read buffer before
+// gorilla sees it; true when it did. gorilla handles a
 // control frame inside its read of the next data frame and then reads on,
 // so a client keeping its connection alive with pings or pongs alone (a
 // browser whose timers are throttled answers our pings all the same) would
 // hold a worker, and its stack, until its next data frame. Between two
 // messages the buffer is at a frame boundary and gorilla holds no state,
 // so taking a whole control frame there is invisible to it. Anything
-// unusual (unmasked, fragmented, not all read yet) is left to gorilla.
+// unusual (unmasked, too long, cut short) is left to gorilla.
 func (c *conn) control(ws *websocket.Conn) bool {
 	head, err := c.br.Peek(2)
 	if err != nil || head[0] != pingHeader && head[0] != pongHeader || head[1]&masked == 0 {
 		return false
 	}
 	n := int(head[1] &^ masked)
-	if n > 125 || c.br.Buffered() < 2+maskLen+n {
+	if n > 125 {
 		return false
 	}
-	frame, _ := c.br.Peek(2 + maskLen + n)
+	// The rest of a control frame is a few bytes behind its head, if not
+	// read already: wait for it as gorilla would.
+	frame, err := c.br.Peek(2 + maskLen + n)
+	if err != nil {
+		return false
+	}
 	ping := frame[0] == pingHeader
 	var payload []byte
 	if ping && n > 0 {
