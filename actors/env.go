@@ -183,8 +183,19 @@ func (env *env) push(frame []byte, refs ...*messages.ConnRef) {
 	}
 }
 
-func (env *env) pushLocal(s *Session, frame []byte) {
-	if s.conn.Push(frame) {
+// pushLocal queues a frame on a connection this member holds.
+func (env *env) pushLocal(s *Session, frame []byte) { env.pushLocalReturned(s, frame, nil) }
+
+// pushLocalReturned hands frame's buffer to done once written, when done
+// is set and the connection can (a ReturningConn).
+func (env *env) pushLocalReturned(s *Session, frame []byte, done func([]byte)) {
+	var ok bool
+	if rc, can := s.conn.(ReturningConn); can && done != nil {
+		ok = rc.PushReturned(frame, done)
+	} else {
+		ok = s.conn.Push(frame)
+	}
+	if ok {
 		env.metrics.framesPushed.Inc()
 	}
 }

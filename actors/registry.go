@@ -113,14 +113,6 @@ type viewerConn struct {
 	stamp uint64
 }
 
-// conn is the connection itself where this member holds it, else nil.
-func (vc *viewerConn) conn() Conn {
-	if vc.sess == nil {
-		return nil
-	}
-	return vc.sess.conn
-}
-
 func newRegistry(env *env) *registry {
 	return &registry{
 		env:         env,
@@ -464,17 +456,9 @@ func (r *registry) greet(c actor.Context, vc *viewerConn) {
 			add(e)
 		}
 	}
-	heartbeat := r.env.opts.HeartbeatInterval.Milliseconds()
-	if rc, ok := vc.conn().(ReturningConn); ok {
-		r.env.metrics.fanoutBatch.Observe(float64(len(frags)))
-		buf := greetBuffers.Get().(*[]byte)
-		frame := messages.AppendConnectedFrame((*buf)[:0], vc.v.id, vc.v.role, frags, heartbeat)
-		if rc.PushReturned(frame, returnGreetBuffer) {
-			r.env.metrics.framesPushed.Inc()
-		}
-	} else {
-		r.push(vc, messages.ConnectedFrame(vc.v.id, vc.v.role, frags, heartbeat), len(frags))
-	}
+	buf := greetBuffers.Get().(*[]byte)
+	frame := messages.AppendConnectedFrame((*buf)[:0], vc.v.id, vc.v.role, frags, r.env.opts.HeartbeatInterval.Milliseconds())
+	r.pushReturned(vc, frame, len(frags), returnGreetBuffer)
 	vc.ready = true
 	if vc.replyTo != nil {
 		c.Send(vc.replyTo, &messages.ViewerReady{Conn: vc.ref})
@@ -575,9 +559,16 @@ func (r *registry) contactsAdded(members []string) {
 }
 
 func (r *registry) push(vc *viewerConn, frame []byte, users int) {
+	r.pushReturned(vc, frame, users, nil)
+}
+
+// pushReturned is push for a frame whose buffer done takes back once it is
+// written, where the connection can hand it back; elsewhere (a plain
+// Conn, another member's connection) the buffer is simply not returned.
+func (r *registry) pushReturned(vc *viewerConn, frame []byte, users int, done func([]byte)) {
 	r.env.metrics.fanoutBatch.Observe(float64(users))
 	if vc.sess != nil {
-		r.env.pushLocal(vc.sess, frame)
+		r.env.pushLocalReturned(vc.sess, frame, done)
 		return
 	}
 	r.env.push(frame, vc.ref)

@@ -148,12 +148,8 @@ func AppendPresenceFrame(b []byte, typ, ref string, fragments [][]byte) []byte {
 	return append(b, "]}}"...)
 }
 
-// ConnectedFrame encodes presence:connected, the first frame of a connection.
-func ConnectedFrame(userID, role string, fragments [][]byte, heartbeatMs int64) []byte {
-	return AppendConnectedFrame(nil, userID, role, fragments, heartbeatMs)
-}
-
-// AppendConnectedFrame is ConnectedFrame appended to b, grown once to fit.
+// AppendConnectedFrame appends presence:connected, the first frame of a
+// connection, to b, grown once to fit.
 func AppendConnectedFrame(b []byte, userID, role string, fragments [][]byte, heartbeatMs int64) []byte {
 	b = slices.Grow(b, 160+len(userID)+len(role)+joinedLen(fragments))
 	b = append(appendFrameStart(b, TypePresenceConnected, ""), `,"data":{`...)

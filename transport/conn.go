@@ -409,8 +409,7 @@ func (c *conn) control(ws *websocket.Conn) bool {
 	if !c.limiter.Allow() {
 		// A flood of control frames is a frame flood: ignored, then closed.
 		if !c.strike() {
-			c.srv.metrics.countError(messages.CodeRateLimited)
-			c.Close(actors.ClosePolicy, "rate limit exceeded")
+			c.closeFlood()
 		}
 		return true
 	}
@@ -484,9 +483,14 @@ func (c *conn) admit(frame []byte) {
 		c.replyError(ref, messages.Errorf(messages.CodeRateLimited,
 			"over %g frames/s; frame dropped", c.srv.opts.RatePerSecond))
 	default:
-		c.srv.metrics.countError(messages.CodeRateLimited)
-		c.Close(actors.ClosePolicy, "rate limit exceeded")
+		c.closeFlood()
 	}
+}
+
+// closeFlood closes a connection that ran out of strikes.
+func (c *conn) closeFlood() {
+	c.srv.metrics.countError(messages.CodeRateLimited)
+	c.Close(actors.ClosePolicy, "rate limit exceeded")
 }
 
 func (c *conn) readFailed(err error) {

@@ -45,13 +45,12 @@ func (p *pinger) run() {
 	defer close(p.done)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	quietFor := p.srv.opts.PingInterval
 	for {
 		select {
 		case <-p.stop:
 			return
 		case now := <-tick.C:
-			for _, c := range p.quiet(now, quietFor) {
+			for _, c := range p.quiet(now, p.srv.opts.PingInterval) {
 				c.ping()
 			}
 		}

@@ -50,7 +50,7 @@ func TestHelloReadsTheHeartbeatPastTheUsers(t *testing.T) {
 		frags = append(frags, p.AppendJSON(nil))
 	}
 	for name, b := range map[string][]byte{
-		"server": messages.ConnectedFrame("me", "CLIENT", frags, 25000),
+		"server": messages.AppendConnectedFrame(nil, "me", "CLIENT", frags, 25000),
 		"spaces": []byte(`{"type":"presence:connected","data":{"you":{"userId":"me"},"users":[],"heartbeatIntervalMs": 25000 }}`),
 		"first":  []byte(`{"type":"presence:connected","data":{"heartbeatIntervalMs":25000,"users":[{"userId":"heartbeatIntervalMs\":1"}]}}`),
 	} {
