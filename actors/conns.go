@@ -17,9 +17,10 @@ type Conn interface {
 	Push(frame []byte) bool
 	// Close ends the connection with a WebSocket close code and reason.
 	Close(code int, reason string)
-	// Unwritten counts the frames pushed and not yet written to the
-	// socket: the registry holds presence back from a connection that is
-	// behind, to merge it into fewer frames.
+	// Unwritten counts the frames pushed and not yet handed to the socket
+	// (one being written counts no more: its client may already have it):
+	// the registry holds presence back from a connection that is behind,
+	// to merge it into fewer frames.
 	Unwritten() int
 }
 

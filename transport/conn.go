@@ -57,7 +57,7 @@ type conn struct {
 	ready       chan struct{}
 	readyClosed bool
 	progress    atomic.Int64 // unix ns of the writer's last completed write, or its start
-	unwritten   atomic.Int32 // frames queued or being written
+	unwritten   atomic.Int32 // frames queued, not yet handed to the socket
 	lastIn      atomic.Int64 // unix ns of the client's last frame or pong
 
 	limiter *rate.Limiter
@@ -186,11 +186,14 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 
 		for i, q := range batch {
+			// Uncounted before the write: once written, the client may
+			// have read the frame and answered before this goroutine runs
+			// again, and the registry must not still see it pending then.
+			c.unwritten.Add(-1)
 			if err := c.write(ws, q.frame); err != nil {
 				c.abort(err)
 				return
 			}
-			c.unwritten.Add(-1)
 			c.srv.metrics.frameWait.Observe(float64(time.Now().UnixNano()-q.at) / 1e9)
 			if q.done != nil {
 				q.done(q.frame)

@@ -92,3 +92,46 @@ func until(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A frame the client has read no longer counts as unwritten: the registry
+// holds a viewer's next change for a whole coalescing window while its
+// connection has a frame unwritten, so counting it until after the write
+// returned held changes behind frames the client already had.
+func TestAFrameReadIsNoLongerUnwritten(t *testing.T) {
+	e, err := actors.New(actors.Options{Store: memstore.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{Auth: AuthOptions{Mode: AuthDev}}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+		_ = srv.Wait(ctx)
+		hs.Close()
+	})
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http")+"/ws?user=alice&role=CLIENT", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	c := eventuallyConn(t, srv)
+	if _, _, err := ws.ReadMessage(); err != nil { // the greeting
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		if !c.Push([]byte(`{"type":"x"}`)) {
+			t.Fatal("push refused")
+		}
+		if _, _, err := ws.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.Unwritten(); n != 0 {
+			t.Fatalf("frame %d read by the client, %d still unwritten", i, n)
+		}
+	}
+}
