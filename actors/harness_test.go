@@ -23,13 +23,13 @@ var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 // a call into it returns, every actor has handled everything it caused, so
 // tests assert right away, without sleeping.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	clock *clocktest.Clock
 	store *memstore.Store
 	e     *Engine
 }
 
-func newHarness(t *testing.T, tweak ...func(*Options)) *harness {
+func newHarness(t testing.TB, tweak ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: clocktest.New(t0), store: memstore.New()}
 	opts := Options{Store: h.store, Clock: h.clock, Synchronous: true}
@@ -232,7 +232,7 @@ func types(fs []frame) []string {
 	return out
 }
 
-func mustDecode(t *testing.T, raw []byte, v any) {
+func mustDecode(t testing.TB, raw []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(raw, v); err != nil {
 		t.Fatalf("decoding %s: %v", raw, err)

@@ -639,3 +639,108 @@ func TestRegistryForgetsUsersOfflineForLong(t *testing.T) {
 	h.clock.Advance(time.Second)
 	h.expectUpdate(bob, map[string]string{"alice": "active"})
 }
+
+// A connection that sees every user is greeted from the registry's online
+// list, kept in blocks joined ahead of time. Whatever happened to the users
+// since (connects, users gone offline out of the middle of the list, focus
+// on the viewer, lastActive refreshed by heartbeats), its greeting must say
+// what the greeting of a viewer seeing the same users as contacts says:
+// the same users with the same lastActive, "online" exactly for the users
+// focused on it, and never the viewer itself. Few changes a round, so that
+// some blocks see nothing but a heartbeat between two greetings.
+func TestGreetingOfAViewerWhoSeesEveryoneIsCurrent(t *testing.T) {
+	h := newHarness(t)
+	users := make([]string, 900)
+	for i := range users {
+		users[i] = "u" + strconv.Itoa(i)
+		h.contacts("watcher", users[i])
+	}
+	watcher, _ := h.connect("watcher", client)
+	admin, _ := h.connect("admin", messages.RoleAdmin)
+	online := make(map[string]*probe)
+	for _, u := range users[:600] { // ten blocks
+		online[u], _ = h.connect(u, client)
+	}
+	focused := make(map[string]bool) // users whose chat is on "admin"
+	closing := make(map[string]bool) // closed, inside the offline grace
+
+	// check greets a second tab of each viewer (no change to the list)
+	// and compares the two greetings with what is online.
+	check := func(round int) {
+		t.Helper()
+		tab, w := h.connect("watcher", client)
+		tab.sess.Close()
+		tab, a := h.connect("admin", messages.RoleAdmin)
+		tab.sess.Close()
+		ws, as := make(map[string]wirePresence), make(map[string]wirePresence)
+		for _, p := range w.Users {
+			ws[p.UserID] = p
+		}
+		for _, p := range a.Users {
+			as[p.UserID] = p
+		}
+		// The watcher sees its contacts; the admin sees them and the watcher.
+		n := len(online) + len(closing)
+		if len(ws) != n || len(as) != n+1 || len(a.Users) != len(as) || as["watcher"].Status != "active" {
+			t.Fatalf("round %d: %d online, watcher greeted with %d, admin with %d", round, n, len(w.Users), len(a.Users))
+		}
+		for u, ref := range ws {
+			got := as[u]
+			want := "active"
+			if focused[u] {
+				want = "online"
+			}
+			if online[u] == nil && !closing[u] || got.Role != ref.Role || !closing[u] && (got.Status != want || ref.Status != "active") ||
+				got.LastActive == nil || ref.LastActive == nil || *got.LastActive != *ref.LastActive {
+				t.Fatalf("round %d: admin greeted with %s as %+v (lastActive %v), watcher with %+v (lastActive %v); want status %s",
+					round, u, got, deref(got.LastActive), ref, deref(ref.LastActive), want)
+			}
+		}
+	}
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 24 {
+		for range 4 {
+			u := users[rng.IntN(len(users))]
+			// Focus is rare, so that most blocks are copied whole.
+			switch p, op := online[u], rng.IntN(10); {
+			case closing[u]:
+			case p == nil:
+				online[u], _ = h.connect(u, client)
+			case op < 3:
+				p.sess.Close()
+				delete(online, u)
+				closing[u] = true
+			case op == 3:
+				if err := p.sess.Focus("admin"); err != nil {
+					t.Fatal(err)
+				}
+				focused[u] = true
+			case op < 7:
+				p.sess.Blur("admin")
+				delete(focused, u)
+			}
+		}
+		check(round)
+		// Past the grace; heartbeats keep everyone alive and refresh
+		// lastActive (once per 25 s).
+		h.clock.Advance(6 * time.Second)
+		for u := range closing {
+			delete(focused, u)
+		}
+		clear(closing)
+		for _, p := range online {
+			p.sess.Heartbeat()
+		}
+		watcher.sess.Heartbeat()
+		admin.sess.Heartbeat()
+		check(round)
+	}
+}
+
+func deref(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

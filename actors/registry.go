@@ -35,6 +35,7 @@ type registry struct {
 	stamp      uint64 // dedupes connections reached twice in one fan-out
 	mark       uint64 // dedupes users changed twice in one window (entry.mark)
 	greetFrags [][]byte
+	online     onlineList
 	log        changeLog
 	nextSweep  *sweepDue
 	stopSweep  func() bool
@@ -69,6 +70,8 @@ type entry struct {
 	at   int64 // unix ns on the engine's clock: when the registry learned of p
 	enc  *encodings
 	mark uint64 // the registry's mark when a coalescer last counted this user
+	// listed is 1 + the user's index in registry.online, 0 when offline.
+	listed int32
 }
 
 type encodings struct {
@@ -287,6 +290,7 @@ func (r *registry) changed(p *messages.UserPresence) {
 	// One entry per user for good: changes still waiting in coalescers
 	// point at it, and see its latest state when their window ends.
 	e.p, e.at, e.enc = p, r.env.clock.Now().UnixNano(), nil
+	r.online.update(e, before)
 	if r.env.cl != nil {
 		// Only the cluster's router asks; on one node the set would cost
 		// every connected user a few hundred bytes for nothing.
@@ -442,23 +446,20 @@ func (r *registry) greet(c actor.Context, vc *viewerConn) {
 	// every connection (gigabytes of garbage while 10,000 came online).
 	frags := r.greetFrags[:0]
 	defer func() { clear(frags); r.greetFrags = frags[:0] }()
-	add := func(e *entry) {
-		if e != nil && e.p.Connected && e.p.UserId != vc.v.id {
-			frags = append(frags, e.fragment(statusFor(e.p, vc.v.id)))
-		}
-	}
+	users := 0
 	if r.needsContacts(vc.v.role) {
 		for u := range vc.v.contacts {
-			add(r.users[u])
+			if e := r.users[u]; e != nil && e.p.Connected {
+				frags = append(frags, e.fragment(statusFor(e.p, vc.v.id)))
+			}
 		}
+		users = len(frags)
 	} else {
-		for _, e := range r.users {
-			add(e)
-		}
+		frags, users = r.online.greeting(frags, vc.v.id, r.users[vc.v.id])
 	}
 	buf := greetBuffers.Get().(*[]byte)
 	frame := messages.AppendConnectedFrame((*buf)[:0], vc.v.id, vc.v.role, frags, r.env.opts.HeartbeatInterval.Milliseconds())
-	r.pushReturned(vc, frame, len(frags), returnGreetBuffer)
+	r.pushReturned(vc, frame, users, returnGreetBuffer)
 	vc.ready = true
 	if vc.replyTo != nil {
 		c.Send(vc.replyTo, &messages.ViewerReady{Conn: vc.ref})
