@@ -205,3 +205,26 @@ func TestFlagsAndSweeps(t *testing.T) {
 		t.Errorf("help: %v\n%s", err, out.String())
 	}
 }
+
+// A viewer told neither half of a pair was rightly told nothing (its
+// frames were merged past both); one told the first half only lost the
+// last state, and stays missing.
+func TestPairsToldNeitherHalfAreCoalescedNotMissing(t *testing.T) {
+	changes := map[string]changeStat{
+		churnKey("c1", "active"):       {Expect: 10, N: 7},
+		churnKey("c1", "offline"):      {Expect: 10, N: 7}, // 3 viewers saw neither
+		churnKey("c2", "active"):       {Expect: 10, N: 10},
+		churnKey("c2", "offline"):      {Expect: 10, N: 8}, // 2 never saw it go
+		focusKey("v1", "online", "v2"): {Expect: 1},
+		focusKey("v1", "active", "v2"): {Expect: 1}, // neither
+		focusKey("v3", "online", "v4"): {Expect: 1, N: 1},
+		focusKey("v3", "active", "v4"): {Expect: 1}, // the blur lost
+		churnKey("c3", "active"):       {Expect: 10, N: 9},
+		churnKey("c3", "offline"):      {Expect: 10, N: 10},
+		focusKey("v5", "online", "v6"): {Expect: 1, N: 1},
+		focusKey("v5", "active", "v6"): {Expect: 1, N: 1},
+	}
+	if got := coalescedPairs(changes); got != 4 {
+		t.Fatalf("coalesced pairs %d, want 4 (3 of c1, 1 of v1→v2)", got)
+	}
+}
