@@ -24,6 +24,28 @@ type coordinator struct {
 	phase  string       // the last barrier released, for progress lines
 	server *ServerStats // nil without --server-pid
 	result *Result
+	// marks are the server's metrics scraped at barriers (markMetrics).
+	marks map[string]map[string]float64
+}
+
+// markMetrics scrapes the server's metrics at a barrier, for a scenario
+// that reads what the server observed between two of them. Without
+// --metrics-url it does nothing.
+func (co *coordinator) markMetrics(barrier string) {
+	if co.cfg.MetricsURL == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := co.probe.scrape(ctx)
+	if err != nil {
+		co.warn("%v", err)
+		return
+	}
+	if co.marks == nil {
+		co.marks = make(map[string]map[string]float64)
+	}
+	co.marks[barrier] = m
 }
 
 // runOnce runs c and returns its result. exe is this program, used to start

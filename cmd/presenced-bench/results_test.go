@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +227,39 @@ func TestPairsToldNeitherHalfAreCoalescedNotMissing(t *testing.T) {
 	}
 	if got := coalescedPairs(changes); got != 4 {
 		t.Fatalf("coalesced pairs %d, want 4 (3 of c1, 1 of v1→v2)", got)
+	}
+}
+
+// The server's side of a latency is read off its histogram's buckets
+// between two scrapes: what was observed before the first does not count.
+func TestServerLatencyBetweenTwoScrapes(t *testing.T) {
+	scrape := func(counts [4]int, sum float64) map[string]float64 {
+		text := fmt.Sprintf(`# TYPE presenced_frame_wait_seconds histogram
+presenced_frame_wait_seconds_bucket{le="0.001"} %d
+presenced_frame_wait_seconds_bucket{le="0.002"} %d
+presenced_frame_wait_seconds_bucket{le="0.004"} %d
+presenced_frame_wait_seconds_bucket{le="+Inf"} %d
+presenced_frame_wait_seconds_sum %g
+presenced_frame_wait_seconds_count %d
+presenced_other_seconds_bucket{le="0.001"} 5
+`, counts[0], counts[1], counts[2], counts[3], sum, counts[3])
+		m, err := parseMetrics(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	before := scrape([4]int{10, 10, 10, 10}, 1)
+	after := scrape([4]int{60, 100, 110, 110}, 1.2)
+	if _, ok := after[`presenced_other_seconds_bucket{le="0.001"}`]; ok {
+		t.Fatal("kept the buckets of a histogram the tool does not read")
+	}
+	got := serverLatency(before, after, "presenced_frame_wait_seconds")
+	want := Summary{N: 100, P50: 1, P90: 2, P99: 3.8, P999: 3.98, Max: 4, Mean: 2}
+	if got == nil || *got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if s := serverLatency(after, after, "presenced_frame_wait_seconds"); s != nil {
+		t.Fatalf("nothing observed between two equal scrapes, got %+v", s)
 	}
 }

@@ -453,6 +453,9 @@ func (presenceScenario) atBarrier(co *coordinator, name string, counts map[strin
 	if name == "drained" && co.server != nil {
 		co.server.RSSAfter = co.rss()
 	}
+	if name == "recording" || name == "drained" {
+		co.markMetrics(name)
+	}
 }
 
 func (presenceScenario) tick(co *coordinator, counts map[string]int64) string {
@@ -509,6 +512,22 @@ func (presenceScenario) finish(co *coordinator, p *Partial, r *Result) {
 		}
 	}
 	r.latencyRow("change→last viewer", "complete")
+	// The server's own view of the same span, from its histograms between
+	// the two barriers: the change to the frame queued for each viewer
+	// told (the coalescing wait included), and a frame queued to written
+	// (any frame). What the tool's figures add is the reading, on the same
+	// cores.
+	if before, after := co.marks["recording"], co.marks["drained"]; before != nil && after != nil {
+		for _, m := range []struct{ key, metric, label string }{
+			{"server:queued", "presenced_presence_delay_seconds", "server: change→queued"},
+			{"server:written", "presenced_frame_wait_seconds", "server: queued→written"},
+		} {
+			if s := serverLatency(before, after, m.metric); s != nil {
+				r.LatencyMs[m.key] = s
+				r.latencyRow(m.label, m.key)
+			}
+		}
+	}
 	r.row("traffic per change", "%s in %.1f presence:update frames over all viewers",
 		fmtBytes(r.Values["presenceBytesPerChange"]), r.Values["presenceFramesPerChange"])
 	if n := p.Counts["arrivals_stale"]; n > 0 {

@@ -3,11 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,9 +111,13 @@ var keptMetrics = []string{
 	"go_memstats_sys_bytes", "go_memstats_stack_inuse_bytes", "process_resident_memory_bytes", "process_open_fds",
 }
 
+// bucketsKept are the histograms whose buckets parseMetrics keeps: those
+// the tool reads the server's side of a latency from (serverLatency).
+var bucketsKept = []string{"presenced_presence_delay_seconds_bucket", "presenced_frame_wait_seconds_bucket"}
+
 // parseMetrics reads Prometheus text format: one "name{labels} value" per
-// line, comments skipped. Histogram buckets are left out; their _sum and
-// _count stay.
+// line, comments skipped. Histogram buckets are left out but those of
+// bucketsKept; their _sum and _count stay.
 func parseMetrics(r io.Reader) (map[string]float64, error) {
 	out := make(map[string]float64)
 	sc := bufio.NewScanner(r)
@@ -127,7 +134,7 @@ func parseMetrics(r io.Reader) (map[string]float64, error) {
 			continue
 		}
 		name := line[:nameEnd]
-		if strings.HasSuffix(name, "_bucket") || !keep(name) {
+		if strings.HasSuffix(name, "_bucket") && !slices.Contains(bucketsKept, name) || !keep(name) {
 			continue
 		}
 		series, rest := name, line[nameEnd:]
@@ -161,4 +168,56 @@ func keep(name string) bool {
 		}
 	}
 	return false
+}
+
+// serverLatency summarizes, in milliseconds, what a server histogram (name
+// without _bucket) observed between two scrapes: quantiles interpolated
+// within buckets as Prometheus's histogram_quantile does, max as the upper
+// bound of the highest bucket reached. nil when it observed nothing.
+func serverLatency(before, after map[string]float64, name string) *Summary {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	prefix := name + `_bucket{le="`
+	for series, v := range after {
+		bound, ok := strings.CutPrefix(series, prefix)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(bound, `"}`), 64)
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{le, v - before[series]})
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	if len(bs) == 0 || bs[len(bs)-1].n <= 0 {
+		return nil
+	}
+	total := bs[len(bs)-1].n
+	quantile := func(q float64) float64 {
+		rank := q * total
+		lower, below := 0.0, 0.0
+		for _, b := range bs {
+			if b.n >= rank {
+				if math.IsInf(b.le, 1) {
+					return lower // past the last finite bound: that bound
+				}
+				return lower + (b.le-lower)*(rank-below)/max(b.n-below, 1)
+			}
+			lower, below = b.le, b.n
+		}
+		return lower
+	}
+	top := 0.0
+	for i, b := range bs {
+		if !math.IsInf(b.le, 1) && (i == 0 && b.n > 0 || i > 0 && b.n > bs[i-1].n) {
+			top = b.le
+		}
+	}
+	ms := func(s float64) float64 { return round3(s * 1000) }
+	mean := (after[name+"_sum"] - before[name+"_sum"]) / max(after[name+"_count"]-before[name+"_count"], 1)
+	return &Summary{
+		N: uint64(total), P50: ms(quantile(0.50)), P90: ms(quantile(0.90)), P99: ms(quantile(0.99)),
+		P999: ms(quantile(0.999)), Max: ms(top), Mean: ms(mean),
+	}
 }
