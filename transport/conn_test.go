@@ -17,28 +17,7 @@ import (
 // A buffer pushed to be handed back is handed back only once its frame is
 // written: the registry builds the next greeting in it.
 func TestReturnedBufferComesBackOnlyOnceWritten(t *testing.T) {
-	e, err := actors.New(actors.Options{Store: memstore.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(Options{Auth: AuthOptions{Mode: AuthDev}}, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.Shutdown(ctx)
-		_ = srv.Wait(ctx)
-		hs.Close()
-	})
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http")+"/ws?user=alice&role=CLIENT", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	c := eventuallyConn(t, srv)
+	ws, c := serveOne(t)
 
 	// Larger than every socket buffer between the two: while the client
 	// does not read, the write cannot complete.
@@ -65,6 +44,36 @@ func TestReturnedBufferComesBackOnlyOnceWritten(t *testing.T) {
 		}
 	}
 	until(t, "the buffer to come back", returned.Load)
+}
+
+// serveOne serves a transport on a real HTTP server for the rest of the
+// test and connects one client: the client's socket and the server's side
+// of it. (wstest.Serve does the same for other packages; it imports this
+// one, so this package's own tests cannot use it.)
+func serveOne(t *testing.T) (*websocket.Conn, *conn) {
+	t.Helper()
+	e, err := actors.New(actors.Options{Store: memstore.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{Auth: AuthOptions{Mode: AuthDev}}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+		_ = srv.Wait(ctx)
+		hs.Close()
+	})
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http")+"/ws?user=alice&role=CLIENT", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	return ws, eventuallyConn(t, srv)
 }
 
 func eventuallyConn(t *testing.T, srv *Server) *conn {
@@ -98,28 +107,7 @@ func until(t *testing.T, what string, cond func() bool) {
 // connection has a frame unwritten, so counting it until after the write
 // returned held changes behind frames the client already had.
 func TestAFrameReadIsNoLongerUnwritten(t *testing.T) {
-	e, err := actors.New(actors.Options{Store: memstore.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(Options{Auth: AuthOptions{Mode: AuthDev}}, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.Shutdown(ctx)
-		_ = srv.Wait(ctx)
-		hs.Close()
-	})
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http")+"/ws?user=alice&role=CLIENT", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	c := eventuallyConn(t, srv)
+	ws, c := serveOne(t)
 	if _, _, err := ws.ReadMessage(); err != nil { // the greeting
 		t.Fatal(err)
 	}
