@@ -428,7 +428,6 @@ func (u *userActor) setJoined(ref *messages.ConnRef, convID string, join bool) {
 	}
 }
 
-// toMembers sends msg to the actors of the other members.
 // stopTyping tells the other members that the user stopped typing where
 // an ending connection last said it was typing and no other connection of
 // the user says so: a tab closed or crashed mid-sentence must not leave
@@ -444,6 +443,7 @@ func (u *userActor) stopTyping(c actor.Context, ended *userConn) {
 	}
 }
 
+// toMembers sends msg to the actors of the other members.
 func (u *userActor) toMembers(c actor.Context, members []string, msg any) {
 	for _, member := range members {
 		if member != u.id {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -91,6 +91,7 @@ type ParallelWriter interface {
 type persistActor struct {
 	env      *env
 	lanes    []lane
+	seed     maphash.Seed // spreads keys over lanes; any seed keeps a key in one
 	retrying bool
 	drains   []*actor.PID
 }
@@ -108,7 +109,7 @@ func newPersistActor(env *env) *persistActor {
 	if pw, ok := env.opts.Store.(ParallelWriter); ok {
 		n = min(max(pw.WriteLanes(), 1), maxLanes)
 	}
-	return &persistActor{env: env, lanes: make([]lane, n)}
+	return &persistActor{env: env, lanes: make([]lane, n), seed: maphash.MakeSeed()}
 }
 
 // laneOf is the lane of a conversation's or a user's writes.
@@ -116,9 +117,7 @@ func (p *persistActor) laneOf(key string) *lane {
 	if len(p.lanes) == 1 {
 		return &p.lanes[0]
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return &p.lanes[h.Sum32()%uint32(len(p.lanes))]
+	return &p.lanes[maphash.String(p.seed, key)%uint64(len(p.lanes))]
 }
 
 func (p *persistActor) Receive(c actor.Context) {

@@ -23,6 +23,8 @@ func openPostgres(t *testing.T, url string) *persistence.Postgres {
 	return s
 }
 
+// PostgreSQL takes several write transactions at once: the persistence
+// actor must see that, or it commits one batch at a time.
 var _ actors.ParallelWriter = (*persistence.Postgres)(nil)
 
 func TestPostgresConformance(t *testing.T) {
@@ -41,8 +43,6 @@ func TestPostgresDurable(t *testing.T) {
 // TestPostgresConcurrentOpen opens several stores on one fresh schema at
 // once, as the nodes of a cluster starting together: the advisory lock lets
 // one migrate and the others find the schema done.
-var _ actors.ParallelWriter = (*persistence.Postgres)(nil)
-
 func TestPostgresConcurrentOpen(t *testing.T) {
 	url := pgtest.URL(t)
 	var wg sync.WaitGroup
@@ -62,8 +62,6 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 // TestPostgresTwoProcesses runs two stores (as two nodes) on one database:
 // a conversation created on one is the same on the other, and seqs stay
 // gapless across both.
-var _ actors.ParallelWriter = (*persistence.Postgres)(nil)
-
 func TestPostgresTwoProcesses(t *testing.T) {
 	url := pgtest.URL(t)
 	a, b := openPostgres(t, url), openPostgres(t, url)
@@ -104,8 +102,6 @@ func TestPostgresTwoProcesses(t *testing.T) {
 		}
 	}
 }
-
-var _ actors.ParallelWriter = (*persistence.Postgres)(nil)
 
 func TestPostgresUnreachable(t *testing.T) {
 	// Nothing listens on port 1: the open fails as unavailable, quickly.
