@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -143,6 +144,21 @@ func (h *harness) connect(user, role string) (*probe, connected) {
 		h.t.Fatalf("connect %s: unexpected frames after presence:connected: %v", user, types(fs[1:]))
 	}
 	return p, c
+}
+
+// pause holds an actor's messages in its mailbox until resume: an actor
+// running late, without the test sleeping.
+func (h *harness) pause(pid *actor.PID) { h.system(pid, &actor.SuspendMailbox{}) }
+
+func (h *harness) resume(pid *actor.PID) { h.system(pid, &actor.ResumeMailbox{}) }
+
+func (h *harness) system(pid *actor.PID, msg any) {
+	h.t.Helper()
+	proc, ok := h.e.env.system.ProcessRegistry.Get(pid)
+	if !ok {
+		h.t.Fatalf("no process %s", pid)
+	}
+	proc.SendSystemMessage(pid, msg)
 }
 
 // contacts makes users share a conversation.

@@ -106,6 +106,32 @@ func TestHeartbeatTimeoutClosesAtExactlyTheDeadline(t *testing.T) {
 	}
 }
 
+func TestSilenceCountsFromTheGreeting(t *testing.T) {
+	h := newHarness(t)
+	h.pause(h.e.env.registry) // late: a crowd connecting at once
+	alice := &probe{}
+	s, err := h.e.Connect(context.Background(), "alice", client, alice)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	alice.sess = s
+	h.clock.Advance(20 * time.Second)
+	h.resume(h.e.env.registry)
+	if fs := alice.take(); len(fs) == 0 || fs[0].Type != messages.TypePresenceConnected {
+		t.Fatalf("frames %v once the registry caught up, want presence:connected", types(fs))
+	}
+
+	// The client heard of the heartbeat interval only now.
+	h.clock.Advance(30*time.Second - time.Millisecond)
+	if closed, _ := alice.isClosed(); closed {
+		t.Fatal("closed 30 s after it attached, though greeted only 10 s before")
+	}
+	h.clock.Advance(time.Millisecond)
+	if closed, _ := alice.isClosed(); !closed {
+		t.Fatal("still open 30 s after its greeting without a frame")
+	}
+}
+
 func TestAnyFrameKeepsAConnectionAlive(t *testing.T) {
 	h := newHarness(t)
 	alice, _ := h.connect("alice", client)

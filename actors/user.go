@@ -122,6 +122,11 @@ func (u *userActor) Receive(c actor.Context) {
 		u.blur(c, m)
 	case *messages.ViewerReady:
 		if uc := u.conns.get(keyOf(m.Conn)); uc != nil && !uc.greeted {
+			// The client learns the heartbeat interval from its greeting,
+			// and the transport reads nothing before it: silence counts
+			// from here. A registry running late (thousands connecting at
+			// once) would otherwise close healthy connections.
+			u.alive(uc)
 			u.loadUnread(c, uc)
 		}
 	case *tick:
