@@ -24,16 +24,23 @@ const idleFor = 10 * time.Second
 type Pool struct {
 	idleFor time.Duration
 
-	mu     sync.Mutex
-	idle   []*worker // a stack: the last one idle is the first to work
-	live   int       // workers, idle or not
-	closed bool
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	idle    []*worker // a stack: the last one idle is the first to work
+	live    int       // workers, idle or not
+	closed  bool
+	reaping bool // the reaper runs
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
+// A worker waits on its own channel alone: a worker going idle after each
+// job (a fan-out hands out thousands of one-write jobs) paid for a select
+// over its jobs, a timer of its own reset every time, and the pool's stop
+// (a third of the pool's cost per job). One reaper retires idle workers
+// instead.
 type worker struct {
-	jobs chan func() // one slot: a worker is handed a job only while idle
+	jobs  chan func() // one slot: a job while idle, or nil to exit
+	since time.Time   // idle since, while on the stack
 }
 
 // New returns an empty pool.
@@ -52,6 +59,11 @@ func (p *Pool) Go(job func()) {
 		w.jobs <- job
 		return
 	}
+	if !p.reaping && !p.closed {
+		p.reaping = true
+		p.wg.Add(1)
+		go p.reap()
+	}
 	p.wg.Add(1)
 	p.live++
 	p.mu.Unlock()
@@ -60,9 +72,7 @@ func (p *Pool) Go(job func()) {
 
 func (p *Pool) work(w *worker, job func()) {
 	defer p.wg.Done()
-	idle := time.NewTimer(p.idleFor)
-	defer idle.Stop()
-	for {
+	for job != nil {
 		job()
 		p.mu.Lock()
 		if p.closed {
@@ -70,34 +80,49 @@ func (p *Pool) work(w *worker, job func()) {
 			p.mu.Unlock()
 			return
 		}
+		w.since = time.Now()
 		p.idle = append(p.idle, w)
 		p.mu.Unlock()
-		idle.Reset(p.idleFor)
-		select {
-		case job = <-w.jobs:
-			continue
-		case <-idle.C:
-		case <-p.stop:
-		}
-		if p.retire(w) {
-			return
-		}
-		job = <-w.jobs // taken off the stack meanwhile: its job is on the way
+		job = <-w.jobs
 	}
 }
 
-// retire takes an idle worker off the stack; false when Go already took
-// it to hand it a job.
-func (p *Pool) retire(w *worker) bool {
+// reap retires, every half of idleFor, the workers idle for idleFor: a
+// worker exits between idleFor and 1.5 idleFor after its last job.
+func (p *Pool) reap() {
+	defer p.wg.Done()
+	tick := time.NewTicker(p.idleFor / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-tick.C:
+			p.retire(now)
+		}
+	}
+}
+
+// retire tells the workers idle since before now - idleFor to exit. The
+// stack is in the order workers went idle, the longest idle at the bottom.
+func (p *Pool) retire(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	i := slices.Index(p.idle, w) // the longest idle are at the bottom
-	if i < 0 {
-		return false
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].since) >= p.idleFor {
+		n++
 	}
-	p.idle = slices.Delete(p.idle, i, i+1)
-	p.live--
-	return true
+	p.exitLocked(p.idle[:n])
+	p.idle = slices.Delete(p.idle, 0, n)
+}
+
+// exitLocked tells idle workers, already off the stack or about to be, to
+// exit. Their slot is empty: nothing is handed to a worker off the stack.
+func (p *Pool) exitLocked(ws []*worker) {
+	for _, w := range ws {
+		w.jobs <- nil
+		p.live--
+	}
 }
 
 // Close stops idle workers and waits for busy ones to finish their job;
@@ -107,6 +132,8 @@ func (p *Pool) Close() {
 	if !p.closed {
 		p.closed = true
 		close(p.stop)
+		p.exitLocked(p.idle)
+		p.idle = nil
 	}
 	p.mu.Unlock()
 	p.wg.Wait()

@@ -66,3 +66,21 @@ func TestCloseWaitsForBusyWorkers(t *testing.T) {
 		t.Fatalf("%d workers left after Close", n)
 	}
 }
+
+// BenchmarkFanOut hands out short jobs from one goroutine, as a presence
+// change queues a frame for each of thousands of connections: what the
+// pool costs per job beyond the job.
+func BenchmarkFanOut(b *testing.B) {
+	p := New()
+	defer p.Close()
+	var wg sync.WaitGroup
+	job := func() { wg.Done() }
+	b.ReportAllocs()
+	for b.Loop() {
+		wg.Add(1000)
+		for range 1000 {
+			p.Go(job)
+		}
+		wg.Wait()
+	}
+}
