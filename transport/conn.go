@@ -108,7 +108,7 @@ func (c *conn) push(q queued) bool {
 	c.queue = append(c.queue, q)
 	c.unwritten.Add(1)
 	c.readyLocked()
-	c.startWriterLocked()
+	c.startWriterLocked(q.at)
 	c.mu.Unlock()
 	return true
 }
@@ -145,7 +145,7 @@ func (c *conn) Close(code int, reason string) {
 	c.unwritten.Add(-int32(len(c.queue)))
 	c.queue = c.queue[:0]
 	c.readyLocked()
-	c.startWriterLocked()
+	c.startWriterLocked(time.Now().UnixNano())
 }
 
 // readyLocked lets the reader start: the first frame is queued, or there
@@ -157,7 +157,10 @@ func (c *conn) readyLocked() {
 	}
 }
 
-func (c *conn) startWriterLocked() {
+// startWriterLocked starts the writer if it is needed and not running; now
+// (unix ns) is the caller's reading of the clock, one per frame being
+// enough on the path every frame takes.
+func (c *conn) startWriterLocked(now int64) {
 	if c.ws == nil || c.writing || c.closed {
 		return
 	}
@@ -165,7 +168,7 @@ func (c *conn) startWriterLocked() {
 		return
 	}
 	c.writing = true
-	c.progress.Store(time.Now().UnixNano())
+	c.progress.Store(now)
 	c.srv.work.Go(c.writeLoop)
 }
 
@@ -190,11 +193,12 @@ func (c *conn) writeLoop() {
 			// have read the frame and answered before this goroutine runs
 			// again, and the registry must not still see it pending then.
 			c.unwritten.Add(-1)
-			if err := c.write(ws, q.frame); err != nil {
+			written, err := c.write(ws, q.frame)
+			if err != nil {
 				c.abort(err)
 				return
 			}
-			c.srv.metrics.frameWait.Observe(float64(time.Now().UnixNano()-q.at) / 1e9)
+			c.srv.metrics.frameWait.Observe(float64(written-q.at) / 1e9)
 			if q.done != nil {
 				q.done(q.frame)
 			}
@@ -213,16 +217,18 @@ func (c *conn) writeLoop() {
 	}
 }
 
-func (c *conn) write(ws *websocket.Conn, frame []byte) error {
+// write writes one data frame and returns when it was written (unix ns).
+func (c *conn) write(ws *websocket.Conn, frame []byte) (int64, error) {
 	if err := ws.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout)); err != nil {
-		return err
+		return 0, err
 	}
 	if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
-		return err
+		return 0, err
 	}
-	c.progress.Store(time.Now().UnixNano())
+	written := time.Now().UnixNano()
+	c.progress.Store(written)
 	c.srv.metrics.countOut(frame)
-	return nil
+	return written, nil
 }
 
 // abort drops the socket at once (a failed write): the reader then fails
@@ -269,7 +275,7 @@ func (c *conn) drop(ws *websocket.Conn) {
 func (c *conn) run(ws *websocket.Conn, br *bufio.Reader) {
 	c.mu.Lock()
 	c.ws = ws
-	c.startWriterLocked()
+	c.startWriterLocked(time.Now().UnixNano())
 	c.mu.Unlock()
 
 	ws.SetReadLimit(c.srv.opts.MaxFrameBytes)
