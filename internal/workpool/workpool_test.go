@@ -67,6 +67,28 @@ func TestCloseWaitsForBusyWorkers(t *testing.T) {
 	}
 }
 
+// Idle workers wait on nothing but their own channel: Close must reach
+// them, or it would wait for them forever.
+func TestCloseEndsIdleWorkers(t *testing.T) {
+	p := New()
+	var wg sync.WaitGroup
+	wg.Add(10)
+	for range 10 {
+		p.Go(func() { time.Sleep(time.Millisecond); wg.Done() })
+	}
+	wg.Wait()
+	closed := make(chan struct{})
+	go func() { p.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Close still waiting on %d idle workers", p.workers())
+	}
+	if n := p.workers(); n != 0 {
+		t.Fatalf("%d workers left after Close", n)
+	}
+}
+
 // BenchmarkFanOut hands out short jobs from one goroutine, as a presence
 // change queues a frame for each of thousands of connections: what the
 // pool costs per job beyond the job.
