@@ -157,7 +157,7 @@ func (p *persistActor) kick(c actor.Context) {
 	for i := range p.lanes {
 		l := &p.lanes[i]
 		if !l.busy {
-			p.start(c, i, l)
+			p.start(c, i)
 		}
 		idle = idle && !l.busy
 	}
@@ -169,7 +169,8 @@ func (p *persistActor) kick(c actor.Context) {
 	}
 }
 
-func (p *persistActor) start(c actor.Context, i int, l *lane) {
+func (p *persistActor) start(c actor.Context, i int) {
+	l := &p.lanes[i]
 	b := p.take(l)
 	if len(b.users)+len(b.appends)+len(b.marks) == 0 {
 		return

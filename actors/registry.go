@@ -148,7 +148,7 @@ func (r *registry) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *actor.Started:
 		r.flush = newFlusher(r.env, c.Self())
-		r.env.metrics.usersHeld.Set(0) // a restarted registry starts empty
+		r.countHeld() // a restarted registry starts empty
 		r.armSweep(c)
 	case *sweepDue:
 		if m == r.nextSweep {
@@ -229,8 +229,11 @@ func (r *registry) sweep() {
 			delete(r.users, id)
 		}
 	}
-	r.env.metrics.usersHeld.Set(float64(len(r.users)))
+	r.countHeld()
 }
+
+// countHeld publishes how many users the registry holds.
+func (r *registry) countHeld() { r.env.metrics.usersHeld.Set(float64(len(r.users))) }
 
 // memberLeft: a user whose grain and connections were all on members that
 // are gone is offline after the grace, unless by then it is back (a new
@@ -283,7 +286,7 @@ func (r *registry) changed(p *messages.UserPresence) {
 	if e == nil {
 		e = &entry{}
 		r.users[p.UserId] = e
-		r.env.metrics.usersHeld.Inc()
+		r.countHeld()
 	} else {
 		before = e.p
 	}
@@ -641,7 +644,7 @@ func (r *registry) subscribed(m *usersLoaded) {
 			if r.users[id] == nil {
 				rec := m.users[id]
 				r.users[id] = &entry{p: &messages.UserPresence{UserId: id, Role: rec.Role, LastSeenMs: unixMs(rec.LastSeen)}}
-				r.env.metrics.usersHeld.Inc()
+				r.countHeld()
 			}
 		}
 	}
@@ -696,7 +699,7 @@ func (r *registry) unwatch(vc *viewerConn, user string) {
 			// ids holds at most its subscriptions' worth.
 			if e := r.users[user]; e != nil && e.at == 0 && !e.p.Connected {
 				delete(r.users, user)
-				r.env.metrics.usersHeld.Dec()
+				r.countHeld()
 			}
 		}
 	}
