@@ -526,5 +526,6 @@ func (c *conn) finish(ws *websocket.Conn) {
 	c.srv.poll.forget(c)
 	_ = ws.Close()
 	c.srv.metrics.connections.Dec()
+	c.srv.capacity.give()
 	c.srv.conns.Done()
 }

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -333,6 +334,61 @@ func TestConnectionLimitIs429(t *testing.T) {
 		t.Fatalf("second connection: err=%v resp=%v, want 429", err, resp)
 	}
 	assertJSONError(t, resp, "limit_exceeded")
+}
+
+// A server at its connection capacity refuses further upgrades at once, with
+// a status clients act on, and still answers everything else; a connection
+// that ends makes room for the next.
+func TestAFullServerRefusesUpgradesAndStillServes(t *testing.T) {
+	s := start(t, func(c *config) { c.transport.MaxConnections = 2 })
+	s.dial("alice", "CLIENT")
+	bob, _ := s.dial("bob", "CLIENT")
+
+	_, resp, err := wstest.TryDial(t, wstest.WSURL(s.http.URL, "user=carol&role=CLIENT"), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third connection: err=%v resp=%v, want 429", err, resp)
+	}
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Errorf("Retry-After %q, want a number of seconds", resp.Header.Get("Retry-After"))
+	}
+	assertJSONError(t, resp, "limit_exceeded")
+	if code, _ := s.api("GET", "/v1/presence/alice", "user=dora&role=ADMIN", ""); code != http.StatusOK {
+		t.Errorf("the HTTP API answered %d while the server was full, want 200", code)
+	}
+	metrics := s.metricsText()
+	for _, want := range []string{"presenced_connections_capacity 2", "presenced_connections_refused_total 1"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
+	_ = bob.WS.Close()
+	deadline := time.Now().Add(wstest.Wait)
+	for {
+		c, resp, err := wstest.TryDial(t, wstest.WSURL(s.http.URL, "user=carol&role=CLIENT"), nil)
+		if err == nil {
+			c.Expect("presence:connected")
+			return
+		}
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
+			t.Fatalf("after bob left: err=%v resp=%v, want carol connected", err, resp)
+		}
+		time.Sleep(time.Millisecond) // bob's end is the server's to notice
+	}
+}
+
+func (s *server) metricsText() string {
+	s.t.Helper()
+	resp, err := http.Get(s.http.URL + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return string(body)
 }
 
 func TestOriginAllowList(t *testing.T) {

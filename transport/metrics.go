@@ -12,6 +12,8 @@ import (
 // metrics are the transport's Prometheus collectors.
 type metrics struct {
 	connections prometheus.Gauge
+	capacity    prometheus.Gauge
+	refused     prometheus.Counter
 	framesIn    *prometheus.CounterVec
 	framesOut   *prometheus.CounterVec
 	errors      *prometheus.CounterVec
@@ -28,6 +30,12 @@ func newMetrics(reg prometheus.Registerer, engine *actors.Engine) *metrics {
 	m := &metrics{
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "presenced_connections", Help: "Open WebSocket connections.",
+		}),
+		capacity: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "presenced_connections_capacity", Help: "WebSocket connections this process accepts at most (0: no bound).",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presenced_connections_refused_total", Help: "WebSocket upgrades refused because the process held its connection capacity.",
 		}),
 		framesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "presenced_frames_in_total", Help: "Frames received from clients, by type.",
@@ -64,7 +72,7 @@ func newMetrics(reg prometheus.Registerer, engine *actors.Engine) *metrics {
 		messages.TypeMessageRead, messages.TypeHeartbeatAck, messages.TypeError,
 		messages.TypeHistory, messages.TypeTyping, "other")
 	if reg != nil {
-		reg.MustRegister(m.connections, m.framesIn, m.framesOut, m.errors, m.slowClosed, m.frameWait)
+		reg.MustRegister(m.connections, m.capacity, m.refused, m.framesIn, m.framesOut, m.errors, m.slowClosed, m.frameWait)
 	}
 	return m
 }

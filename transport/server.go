@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +47,10 @@ type Options struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds one write to a client (10s).
 	WriteTimeout time.Duration
+	// MaxConnections bounds the WebSocket connections held at once; an
+	// upgrade beyond it is refused with 429 limit_exceeded. 0: no bound
+	// (cmd/presenced derives one from the process's open-file limit).
+	MaxConnections int
 	// UI, when set, serves the dashboard: GET / and GET /ui/... are handed
 	// to it unchanged.
 	UI http.Handler
@@ -100,6 +106,7 @@ type Server struct {
 	pings    *pinger
 	work     *workpool.Pool
 	poll     *poller // nil where there is none: connections read on goroutines
+	capacity capacity
 
 	// conns counts the connections whose reading side has not finished,
 	// so that Wait can wait for them.
@@ -121,6 +128,8 @@ func New(opts Options, engine *actors.Engine) (*Server, error) {
 		decoder: &decoder{maxMessageBytes: opts.MaxMessageBytes, maxSubscriptions: opts.MaxSubscriptions},
 		metrics: newMetrics(opts.Registerer, engine),
 	}
+	s.capacity.max = int64(max(opts.MaxConnections, 0))
+	s.metrics.capacity.Set(float64(s.capacity.max))
 	s.upgrader = websocket.Upgrader{
 		// 0: reuse the reader our hijacker hands over (see park.go).
 		ReadBufferSize:  0,
@@ -179,9 +188,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, messages.CodeInvalidPayload, "expected a WebSocket upgrade")
 		return
 	}
+	if !s.capacity.take() {
+		s.refuseFull(w)
+		return
+	}
 	c := newConn(s)
 	sess, err := s.engine.Connect(r.Context(), id.UserID, id.Role, c)
 	if err != nil {
+		s.capacity.give()
 		s.fail(w, err)
 		return
 	}
@@ -189,6 +203,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	hj := &hijacker{ResponseWriter: w}
 	ws, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
+		s.capacity.give()
 		sess.Close() // the upgrader already answered
 		return
 	}
@@ -197,6 +212,18 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// On the handler's goroutine: with a poller it returns once the
 	// connection is armed.
 	c.run(ws, hj.br)
+}
+
+// refuseFull answers an upgrade the server has no room for. Retry-After
+// spreads the retries of a crowd refused together over a few seconds.
+func (s *Server) refuseFull(w http.ResponseWriter) {
+	s.metrics.refused.Inc()
+	s.metrics.countError(messages.CodeLimitExceeded)
+	if s.capacity.shouldWarn(time.Now()) {
+		s.log.Warn("connection capacity reached: refusing upgrades", "capacity", s.capacity.max)
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))
+	writeError(w, http.StatusTooManyRequests, messages.CodeLimitExceeded, "the server holds all the connections it can; retry later")
 }
 
 // originAllowed: no Origin (not a browser), the same host, or a listed one.

@@ -109,7 +109,7 @@ func drain(log *slog.Logger, timeout time.Duration, httpSrv *http.Server, engine
 
 func announce(log *slog.Logger, cfg *config.Config, addr string) {
 	log.Info("presenced listening", "addr", addr, "store", cfg.Store.Driver, "auth", cfg.Auth.Mode,
-		"visibility", cfg.Presence.Visibility)
+		"visibility", cfg.Presence.Visibility, "max_connections", connectionCapacity(openFileLimit()))
 	if cfg.Auth.Mode == config.AuthDev {
 		log.Warn("dev auth: anyone can connect as anyone; never expose this")
 		log.Info("connect a client", "websocket", "ws://"+addr+"/ws?user=alice&role=CLIENT",
@@ -188,6 +188,19 @@ func pingAfter(interval, timeout time.Duration) time.Duration {
 	return interval + (timeout-interval)/2
 }
 
+// connectionCapacity is how many WebSocket connections a process with an
+// open-file limit of limit takes: the rest, 2% and at least 128, stays for
+// what else needs a descriptor (the store's files and connections, the
+// cluster's, HTTP API clients, /healthz and /metrics scrapes, the poller).
+// 0, no bound, when the limit is unknown or too small to leave a reserve.
+func connectionCapacity(limit int, known bool) int {
+	reserve := max(128, limit/50)
+	if !known || limit <= 2*reserve {
+		return 0
+	}
+	return limit - reserve
+}
+
 func transportOptions(cfg *config.Config, auth transport.AuthOptions, log *slog.Logger, reg *prometheus.Registry) transport.Options {
 	return transport.Options{
 		Auth:             auth,
@@ -198,6 +211,7 @@ func transportOptions(cfg *config.Config, auth transport.AuthOptions, log *slog.
 		RatePerSecond:    cfg.Limits.RatePerSecond,
 		RateBurst:        cfg.Limits.RateBurst,
 		SendQueue:        cfg.Limits.SendQueue,
+		MaxConnections:   connectionCapacity(openFileLimit()),
 		Visibility:       cfg.Presence.Visibility,
 		PingInterval:     pingAfter(cfg.Presence.HeartbeatInterval, cfg.Presence.HeartbeatTimeout),
 		MetricsEnabled:   cfg.Metrics.Enabled,

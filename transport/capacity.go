@@ -1,0 +1,38 @@
+package transport
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// capacity bounds the WebSocket connections one process holds. Past its
+// open-file limit a process can no longer accept: clients would wait in the
+// listen backlog until their dial timed out, and /healthz, /metrics and the
+// store's own files would be out of reach with them. Refusing an upgrade at
+// the bound, with a status a client or a load balancer can act on, keeps
+// the descriptors the rest of the server needs.
+type capacity struct {
+	max  int64 // 0: no bound
+	open atomic.Int64
+	// warned is when the last refusal was logged, in unix ns: a full
+	// server refuses thousands of upgrades a second, the log needs one.
+	warned atomic.Int64
+}
+
+// take counts a connection in, or reports that the server is full.
+func (c *capacity) take() bool {
+	if c.open.Add(1) <= c.max || c.max == 0 {
+		return true
+	}
+	c.open.Add(-1)
+	return false
+}
+
+// give counts out a connection that take counted in.
+func (c *capacity) give() { c.open.Add(-1) }
+
+// shouldWarn reports whether a refusal at now is the first in a minute.
+func (c *capacity) shouldWarn(now time.Time) bool {
+	last := c.warned.Load()
+	return now.UnixNano()-last >= int64(time.Minute) && c.warned.CompareAndSwap(last, now.UnixNano())
+}
