@@ -70,7 +70,7 @@ func run(ctx context.Context, cfg *config.Config, logOut io.Writer, started func
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	go func() { serveErr <- httpSrv.Serve(&watchedListener{Listener: ln, log: log, now: time.Now}) }()
 	announce(log, cfg, ln.Addr().String())
 	if started != nil {
 		started(ln.Addr().String())
