@@ -28,6 +28,9 @@ func (c *capacity) take() bool {
 	return false
 }
 
+// full reports whether the next connection would be refused.
+func (c *capacity) full() bool { return c.max > 0 && c.open.Load() >= c.max }
+
 // give counts out a connection that take counted in.
 func (c *capacity) give() { c.open.Add(-1) }
 

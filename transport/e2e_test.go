@@ -361,20 +361,24 @@ func TestAFullServerRefusesUpgradesAndStillServes(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	if code, body := s.api("GET", "/readyz", "", ""); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz answered %d %v while full, want 503: a load balancer should send new clients elsewhere", code, body)
+	}
 
 	_ = bob.WS.Close()
 	deadline := time.Now().Add(wstest.Wait)
 	for {
-		c, resp, err := wstest.TryDial(t, wstest.WSURL(s.http.URL, "user=carol&role=CLIENT"), nil)
-		if err == nil {
-			c.Expect("presence:connected")
-			return
+		code, _ := s.api("GET", "/readyz", "", "")
+		if code == http.StatusOK {
+			break
 		}
-		if resp == nil || resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
-			t.Fatalf("after bob left: err=%v resp=%v, want carol connected", err, resp)
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d after bob left, want 200", code)
 		}
 		time.Sleep(time.Millisecond) // bob's end is the server's to notice
 	}
+	c, _ := s.dial("carol", "CLIENT")
+	c.Heartbeat()
 }
 
 func (s *server) metricsText() string {

@@ -3,6 +3,7 @@ package transport
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/pprof"
@@ -62,9 +63,17 @@ func (s *Server) serveInfo(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
+// serveReady: a member at its connection capacity is not ready either, so
+// that a load balancer sends new clients to another member; the clients it
+// holds are served as before.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	if err := s.engine.Ready(r.Context()); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+		return
+	}
+	if s.capacity.full() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable",
+			"reason": fmt.Sprintf("holding %d connections, its capacity", s.capacity.max)})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
