@@ -14,9 +14,9 @@ import (
 type capacity struct {
 	max  int64 // 0: no bound
 	open atomic.Int64
-	// warned is when the last refusal was logged, in unix ns: a full
-	// server refuses thousands of upgrades a second, the log needs one.
-	warned atomic.Int64
+	// warned gates the log: a full server refuses thousands of upgrades a
+	// second, the log needs one.
+	warned minuteGate
 }
 
 // take counts a connection in, or reports that the server is full.
@@ -34,8 +34,14 @@ func (c *capacity) full() bool { return c.max > 0 && c.open.Load() >= c.max }
 // give counts out a connection that take counted in.
 func (c *capacity) give() { c.open.Add(-1) }
 
-// shouldWarn reports whether a refusal at now is the first in a minute.
-func (c *capacity) shouldWarn(now time.Time) bool {
-	last := c.warned.Load()
-	return now.UnixNano()-last >= int64(time.Minute) && c.warned.CompareAndSwap(last, now.UnixNano())
+// minuteGate lets one of many goroutines through at most once a minute:
+// for warnings about a condition that repeats thousands of times a second.
+type minuteGate struct {
+	last atomic.Int64 // unix ns of the last time through
+}
+
+// open reports whether now is the first time through in a minute.
+func (g *minuteGate) open(now time.Time) bool {
+	last := g.last.Load()
+	return now.UnixNano()-last >= int64(time.Minute) && g.last.CompareAndSwap(last, now.UnixNano())
 }

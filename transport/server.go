@@ -219,7 +219,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 func (s *Server) refuseFull(w http.ResponseWriter) {
 	s.metrics.refused.Inc()
 	s.metrics.countError(messages.CodeLimitExceeded)
-	if s.capacity.shouldWarn(time.Now()) {
+	if s.capacity.warned.open(time.Now()) {
 		s.log.Warn("connection capacity reached: refusing upgrades", "capacity", s.capacity.max)
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))

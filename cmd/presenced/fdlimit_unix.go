@@ -2,10 +2,7 @@
 
 package main
 
-import (
-	"errors"
-	"syscall"
-)
+import "syscall"
 
 // openFileLimit is the process's open-file limit: the soft limit, which the
 // Go runtime raises to the hard one at start. An unlimited one reads as
@@ -16,10 +13,4 @@ func openFileLimit() (int, bool) {
 		return 0, false
 	}
 	return int(min(lim.Cur, 1<<30)), true
-}
-
-// outOfFiles reports whether err is the process or the system running out
-// of file descriptors.
-func outOfFiles(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }

@@ -48,13 +48,15 @@ func run(ctx context.Context, cfg *config.Config, logOut io.Writer, started func
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Read once: the transport enforces it, the start-up line states it.
+	maxConns := connectionCapacity(openFileLimit())
 	eopts := engineOptions(cfg, store, log, reg)
 	eopts.Cluster = clusterOpts
 	engine, err := actors.New(eopts)
 	if err != nil {
 		return fmt.Errorf("starting actors: %w", err)
 	}
-	srv, err := transport.New(transportOptions(cfg, authOpts, log, reg), engine)
+	srv, err := transport.New(transportOptions(cfg, authOpts, maxConns, log, reg), engine)
 	if err != nil {
 		_ = engine.Shutdown(context.Background())
 		return &config.Error{Key: "auth", Problem: err.Error()}
@@ -70,8 +72,8 @@ func run(ctx context.Context, cfg *config.Config, logOut io.Writer, started func
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(&watchedListener{Listener: ln, log: log, now: time.Now}) }()
-	announce(log, cfg, ln.Addr().String())
+	go func() { serveErr <- httpSrv.Serve(transport.WatchAccepts(ln, log)) }()
+	announce(log, cfg, ln.Addr().String(), maxConns)
 	if started != nil {
 		started(ln.Addr().String())
 	}
@@ -107,9 +109,9 @@ func drain(log *slog.Logger, timeout time.Duration, httpSrv *http.Server, engine
 	return err
 }
 
-func announce(log *slog.Logger, cfg *config.Config, addr string) {
+func announce(log *slog.Logger, cfg *config.Config, addr string, maxConns int) {
 	log.Info("presenced listening", "addr", addr, "store", cfg.Store.Driver, "auth", cfg.Auth.Mode,
-		"visibility", cfg.Presence.Visibility, "max_connections", connectionCapacity(openFileLimit()))
+		"visibility", cfg.Presence.Visibility, "max_connections", maxConns)
 	if cfg.Auth.Mode == config.AuthDev {
 		log.Warn("dev auth: anyone can connect as anyone; never expose this")
 		log.Info("connect a client", "websocket", "ws://"+addr+"/ws?user=alice&role=CLIENT",
@@ -201,7 +203,7 @@ func connectionCapacity(limit int, known bool) int {
 	return limit - reserve
 }
 
-func transportOptions(cfg *config.Config, auth transport.AuthOptions, log *slog.Logger, reg *prometheus.Registry) transport.Options {
+func transportOptions(cfg *config.Config, auth transport.AuthOptions, maxConns int, log *slog.Logger, reg *prometheus.Registry) transport.Options {
 	return transport.Options{
 		Auth:             auth,
 		AllowedOrigins:   cfg.Auth.AllowedOrigins,
@@ -211,7 +213,7 @@ func transportOptions(cfg *config.Config, auth transport.AuthOptions, log *slog.
 		RatePerSecond:    cfg.Limits.RatePerSecond,
 		RateBurst:        cfg.Limits.RateBurst,
 		SendQueue:        cfg.Limits.SendQueue,
-		MaxConnections:   connectionCapacity(openFileLimit()),
+		MaxConnections:   maxConns,
 		Visibility:       cfg.Presence.Visibility,
 		PingInterval:     pingAfter(cfg.Presence.HeartbeatInterval, cfg.Presence.HeartbeatTimeout),
 		MetricsEnabled:   cfg.Metrics.Enabled,
