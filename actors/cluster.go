@@ -11,9 +11,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
-	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
-	"github.com/asynkron/protoactor-go/extensions"
 	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/presenced/presenced/messages"
 )
@@ -48,21 +47,13 @@ const userKind = "User"
 // clusterState is what a member knows of its cluster.
 type clusterState struct {
 	c        *cluster.Cluster
+	place    *placement
 	opts     ClusterOptions
 	members  atomic.Pointer[[]string] // member addresses, self included, sorted
 	ready    atomic.Bool
 	mu       sync.Mutex
 	joinedAt map[string]time.Time
 }
-
-// envExtension finds a member's env from inside a grain, whose factory
-// (generated code) knows nothing of the member it runs on.
-var envExtension = extensions.NextExtensionID()
-
-// ExtensionID makes env a Proto.Actor extension of its actor system.
-func (env *env) ExtensionID() extensions.ExtensionID { return envExtension }
-
-func envOf(system *actor.ActorSystem) *env { return system.Extensions.Get(envExtension).(*env) }
 
 func (env *env) clustered() bool { return env.cl != nil }
 
@@ -80,7 +71,6 @@ func (env *env) startCluster(o ClusterOptions) (err error) {
 	}
 	env.cl = &clusterState{opts: o, joinedAt: make(map[string]time.Time)}
 	env.cl.members.Store(&[]string{})
-	env.system.Extensions.Register(env)
 	// Proto.Actor's default gives each remote member's endpoint writer a
 	// ring of 1,000,000 slots up front: 16 MiB per member, 30 MiB of a
 	// three-member cluster's 92 MiB heap at 6,000 connections per member.
@@ -89,11 +79,14 @@ func (env *env) startCluster(o ClusterOptions) (err error) {
 	if o.AdvertisedAddress != "" {
 		ropts = append(ropts, remote.WithAdvertisedHost(o.AdvertisedAddress))
 	}
-	kind := messages.NewUserKind(func() messages.User { return &userGrain{} }, 0,
-		actor.WithReceiverMiddleware(env.stopOnPanic), actor.WithMailbox(actor.UnboundedLockfree()),
-		actor.WithDispatcher(env.dispatcher()))
-	cfg := cluster.Configure(o.Name, o.Provider, disthash.New(), remote.Configure(o.Host, o.Port, ropts...),
-		cluster.WithKinds(kind), cluster.WithRequestTimeout(o.CallTimeout))
+	// Placement spawns the grains from these props as they are. The kind
+	// is declared only so that members advertise it: cluster.NewKind adds
+	// Proto.Actor's own middleware to its copy, which placement never uses.
+	grain := actor.PropsFromProducer(func() actor.Actor { return &grainActor{env: env} },
+		actor.WithMailbox(actor.UnboundedLockfree()), actor.WithDispatcher(env.dispatcher()))
+	env.cl.place = newPlacement(env, userKind, grain, o.CallTimeout)
+	cfg := cluster.Configure(o.Name, o.Provider, env.cl.place, remote.Configure(o.Host, o.Port, ropts...),
+		cluster.WithKinds(cluster.NewKind(userKind, grain)), cluster.WithRequestTimeout(o.CallTimeout))
 	env.cl.c = cluster.New(env.system, cfg)
 	env.system.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {
@@ -218,23 +211,6 @@ func (env *env) attachGrain(a *messages.Attach) (*messages.AttachReply, error) {
 	return reply, nil
 }
 
-// stopOnPanic is the grains' answer to a panic. Proto.Actor would restart
-// a grain without its cluster identity (the generated grain then fails on
-// every message), so a panicking grain is logged and stopped instead; its
-// connections re-attach and a fresh activation rebuilds from them.
-func (env *env) stopOnPanic(next actor.ReceiverFunc) actor.ReceiverFunc {
-	return func(c actor.ReceiverContext, envelope *actor.MessageEnvelope) {
-		defer func() {
-			if r := recover(); r != nil {
-				env.log.Error("user grain panicked; stopping it, its connections re-attach",
-					"actor", c.Self().GetId(), "message", fmt.Sprintf("%T", envelope.Message), "panic", r)
-				c.(actor.Context).Stop(c.Self())
-			}
-		}()
-		next(c, envelope)
-	}
-}
-
 // Member is one member of the cluster as GET /v1/cluster/members shows it.
 type Member struct {
 	Address     string
@@ -266,29 +242,64 @@ func (e *Engine) Members(ctx context.Context) ([]Member, error) {
 	return out, nil
 }
 
-// userGrain adapts the user actor to the generated grain interface: the
-// same logic runs as a local actor (single node) or as a grain.
-type userGrain struct {
-	u   *userActor
+// grainActor is a user grain: the user actor, spawned by placement, which
+// gives it its identity through its name. It takes the place of the
+// generated UserActor, which waits for the identity from Proto.Actor's
+// cluster middleware: an actor with any receiver middleware keeps its
+// context's extras for life (~250 B per user), and the middleware would
+// only have told the grain what its name already says.
+type grainActor struct {
 	env *env
+	u   *userActor
 }
 
-var _ messages.User = (*userGrain)(nil)
+// attachMethod is the index of User.Attach in messages/grains.proto, the
+// grain's only method; the generated client sends it in GrainRequest.
+const attachMethod = 0
 
-func (g *userGrain) Init(ctx cluster.GrainContext) {
-	g.env = envOf(ctx.ActorSystem())
-	g.u = newUserActor(g.env, ctx.Identity())
-	// A fresh activation has nothing to show until a connection attaches.
-	g.u.offline = true
-	g.env.grains.add(ctx.Identity(), ctx.Self())
+func (g *grainActor) Receive(c actor.Context) {
+	defer g.stopOnPanic(c)
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		id := identityOf(c.Self())
+		g.u = newUserActor(g.env, id)
+		// A fresh activation has nothing to show until a connection attaches.
+		g.u.offline = true
+	case *actor.Stopped:
+		g.env.cl.place.stopped(c.Self())
+		g.u.stopping(c)
+	case actor.AutoReceiveMessage, actor.SystemMessage:
+	case *cluster.GrainRequest:
+		g.request(c, m)
+	default:
+		g.u.Receive(c)
+	}
 }
 
-func (g *userGrain) Terminate(ctx cluster.GrainContext) { g.u.stopping(ctx) }
+func (g *grainActor) request(c actor.Context, m *cluster.GrainRequest) {
+	if m.MethodIndex != attachMethod {
+		c.Respond(cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT,
+			fmt.Sprintf("user grain: no method %d", m.MethodIndex)))
+		return
+	}
+	req := &messages.Attach{}
+	if err := proto.Unmarshal(m.MessageData, req); err != nil {
+		c.Respond(cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()))
+		return
+	}
+	c.Respond(g.u.attach(c, req))
+}
 
-func (g *userGrain) ReceiveDefault(ctx cluster.GrainContext) { g.u.Receive(ctx) }
-
-func (g *userGrain) Attach(req *messages.Attach, ctx cluster.GrainContext) (*messages.AttachReply, error) {
-	return g.u.attach(ctx, req), nil
+// stopOnPanic is the grains' answer to a panic. Proto.Actor would restart
+// the grain with a fresh actor that never saw Started, so a panicking
+// grain is logged and stopped instead; its connections re-attach and a
+// fresh activation rebuilds from them.
+func (g *grainActor) stopOnPanic(c actor.Context) {
+	if r := recover(); r != nil {
+		g.env.log.Error("user grain panicked; stopping it, its connections re-attach",
+			"actor", c.Self().GetId(), "message", fmt.Sprintf("%T", c.Message()), "panic", r)
+		c.Stop(c.Self())
+	}
 }
 
 // connMembers lists the members holding a user's connections.

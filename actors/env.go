@@ -37,7 +37,6 @@ type env struct {
 	metrics *metrics
 	online  onlineSet     // users the registry knows connected (cluster)
 	cl      *clusterState // nil on a single node
-	grains  grainSet      // local user grains (cluster)
 	// restarting holds the PIDs of user actors being restarted by their
 	// supervisor, for the new instance to know it must rebuild.
 	restarting sync.Map
@@ -58,7 +57,6 @@ func newEnv(opts *Options, system *actor.ActorSystem) *env {
 		pool:    workpool.New(),
 		metrics: newMetrics(opts.Registerer),
 	}
-	env.grains.online = env.metrics.usersOnline
 	return env
 }
 

@@ -4,7 +4,6 @@ import (
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presenced/presenced/messages"
 )
@@ -60,7 +59,7 @@ func (r *clusterRouter) Receive(c actor.Context) {
 	case *memberLeft:
 		r.env.log.Debug("router: member left", "addr", m.addr)
 		clear(r.pids)
-		r.env.grains.each(func(pid *actor.PID) { c.Send(pid, m) })
+		r.env.cl.place.each(func(pid *actor.PID) { c.Send(pid, m) })
 		for _, s := range r.env.conns.all() {
 			if pid := s.grain(); pid != nil && pid.Address == m.addr {
 				r.reattach(c, s)
@@ -70,7 +69,7 @@ func (r *clusterRouter) Receive(c actor.Context) {
 		// Grains may move to the new member: resolve afresh, and let every
 		// local grain show its user to the new member's registry.
 		clear(r.pids)
-		r.env.grains.each(func(pid *actor.PID) { c.Send(pid, m) })
+		r.env.cl.place.each(func(pid *actor.PID) { c.Send(pid, m) })
 	}
 }
 
@@ -140,46 +139,6 @@ func (r *clusterRouter) reattached(c actor.Context, m *reattached) {
 		c.Send(old, &messages.Detach{Conn: m.s.ref, Superseded: true})
 	}
 	r.pids[m.s.user] = pid
-}
-
-// grainSet is the member's local user grains, by user id.
-type grainSet struct {
-	mu   sync.Mutex
-	pids map[string]*actor.PID
-	// online is the users_online gauge: in a cluster, the local grains (on
-	// one node the supervisor counts its children instead).
-	online prometheus.Gauge
-}
-
-func (g *grainSet) add(user string, pid *actor.PID) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.pids == nil {
-		g.pids = make(map[string]*actor.PID)
-	}
-	g.pids[user] = pid
-	g.online.Set(float64(len(g.pids)))
-}
-
-func (g *grainSet) remove(user string, pid *actor.PID) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if cur := g.pids[user]; cur != nil && cur.Equal(pid) {
-		delete(g.pids, user)
-	}
-	g.online.Set(float64(len(g.pids)))
-}
-
-func (g *grainSet) each(f func(*actor.PID)) {
-	g.mu.Lock()
-	pids := make([]*actor.PID, 0, len(g.pids))
-	for _, p := range g.pids {
-		pids = append(pids, p)
-	}
-	g.mu.Unlock()
-	for _, p := range pids {
-		f(p)
-	}
 }
 
 // onlineSet is the users the member's registry knows connected; read by

@@ -420,9 +420,6 @@ func (u *userActor) stopping(c actor.Context) {
 	if u.timerStop != nil {
 		u.timerStop()
 	}
-	if u.env.clustered() {
-		u.env.grains.remove(u.id, c.Self())
-	}
 	if u.quiet {
 		return
 	}

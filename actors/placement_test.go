@@ -1,0 +1,69 @@
+package actors
+
+import (
+	"fmt"
+	"github.com/asynkron/protoactor-go/actor"
+	"testing"
+)
+
+func members(addrs ...string) []memberHash {
+	out := make([]memberHash, len(addrs))
+	for i, a := range addrs {
+		out[i] = memberHash{addr: a, hash: fnv64a(a)}
+	}
+	return out
+}
+
+// Three members on one host, their addresses differing in the last
+// character only: each must own about a third of the users (Proto.Actor's
+// rendezvous gave one of them half).
+func TestPlacementSpreadsUsersEvenly(t *testing.T) {
+	for _, ms := range [][]memberHash{
+		members("127.0.0.1:6091", "127.0.0.1:6092", "127.0.0.1:6093"),
+		members("127.0.0.1:6090", "127.0.0.2:6090", "127.0.0.3:6090"),
+		members("10.0.0.5:6000", "10.0.0.6:6000", "10.0.0.7:6000"),
+	} {
+		const users = 30_000
+		owned := make(map[string]int)
+		for i := range users {
+			owned[ownerOf(fmt.Sprintf("user-%d", i), ms)]++
+		}
+		for _, m := range ms {
+			if share := float64(owned[m.addr]) / users; share < 0.31 || share > 0.36 {
+				t.Errorf("%s owns %.1f%% of %d users, want about a third (all: %v)", m.addr, 100*share, users, owned)
+			}
+		}
+	}
+}
+
+// A member joining takes about its share of the users from the others,
+// and no user moves between the members that were there before.
+func TestPlacementMovesOnlyWhatAJoiningMemberTakes(t *testing.T) {
+	before := members("127.0.0.1:6091", "127.0.0.1:6092", "127.0.0.1:6093")
+	after := append(members("127.0.0.1:6094"), before...)
+	const users = 20_000
+	moved := 0
+	for i := range users {
+		id := fmt.Sprintf("u%d", i)
+		was, is := ownerOf(id, before), ownerOf(id, after)
+		if was == is {
+			continue
+		}
+		if is != "127.0.0.1:6094" {
+			t.Fatalf("%s moved from %s to %s, not to the new member", id, was, is)
+		}
+		moved++
+	}
+	if share := float64(moved) / users; share < 0.22 || share > 0.28 {
+		t.Errorf("%.1f%% of users moved to the fourth member, want about a quarter", 100*share)
+	}
+}
+
+func TestPlacementReadsTheIdentityBackFromTheGrainsName(t *testing.T) {
+	for _, id := range []string{"alice", "a$b", "user/with/slashes", "$", ""} {
+		name := grainPrefix + id + "$" + "1z"
+		if got := identityOf(actor.NewPID("m", name)); got != id {
+			t.Errorf("identityOf(%q) = %q, want %q", name, got, id)
+		}
+	}
+}
