@@ -278,6 +278,49 @@ func TestClusterMemberLeavesGracefully(t *testing.T) {
 	}
 }
 
+// TestClusterMemberJoinMovesGrains adds a member: the grains it now owns
+// move to it (placement stops them where they were, their connections
+// re-attach there), viewers see no flicker, and the moved users work.
+func TestClusterMemberJoinMovesGrains(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	a, b := tc.members[0], tc.members[1]
+	viewer := tc.connect(a, "admin", admin)
+	var users []string
+	var probes []*liveProbe
+	for i := range 12 {
+		u := fmt.Sprintf("j%d", i)
+		users = append(users, u)
+		probes = append(probes, tc.connect(b, u, client))
+		viewer.status(t, u, "active")
+	}
+	joined := tc.add()
+	tc.waitMembers(3)
+	members := *joined.env.cl.place.members.Load()
+	var moving []int
+	for i, u := range users {
+		if ownerOf(u, members) == joined.env.member {
+			moving = append(moving, i)
+		}
+	}
+	if len(moving) == 0 {
+		t.Fatal("the new member owns none of the users; pick other ids")
+	}
+	for _, i := range moving {
+		eventually(t, func() bool { return probes[i].sess.grain().Address == joined.env.member },
+			func() string {
+				return fmt.Sprintf("%s's connection is attached to %v, want a grain on the new member %s",
+					users[i], probes[i].sess.grain(), joined.env.member)
+			})
+	}
+	viewer.quiet(t, 500*time.Millisecond, users...)
+	for _, i := range moving {
+		if err := probes[i].sess.Focus("admin"); err != nil {
+			t.Fatal(err)
+		}
+		viewer.status(t, users[i], "online")
+	}
+}
+
 // TestClusterMemberCrash kills a member without a word: its users, whose
 // connections died with it, go offline on the others (no ghosts), and
 // users connected elsewhere keep working.
