@@ -79,14 +79,15 @@ func (env *env) startCluster(o ClusterOptions) (err error) {
 	if o.AdvertisedAddress != "" {
 		ropts = append(ropts, remote.WithAdvertisedHost(o.AdvertisedAddress))
 	}
-	// Placement spawns the grains from these props as they are. The kind
-	// is declared only so that members advertise it: cluster.NewKind adds
-	// Proto.Actor's own middleware to its copy, which placement never uses.
+	// Placement spawns the grains from these props as they are. The kinds
+	// are declared only so that members advertise them: cluster.NewKind
+	// adds Proto.Actor's own middleware to its copy, which nothing spawns.
 	grain := actor.PropsFromProducer(func() actor.Actor { return &grainActor{env: env} },
 		actor.WithMailbox(actor.UnboundedLockfree()), actor.WithDispatcher(env.dispatcher()))
 	env.cl.place = newPlacement(env, userKind, grain, o.CallTimeout)
 	cfg := cluster.Configure(o.Name, o.Provider, env.cl.place, remote.Configure(o.Host, o.Port, ropts...),
-		cluster.WithKinds(cluster.NewKind(userKind, grain)), cluster.WithRequestTimeout(o.CallTimeout))
+		cluster.WithKinds(cluster.NewKind(userKind, grain), cluster.NewKind(placementKind, grain)),
+		cluster.WithRequestTimeout(o.CallTimeout))
 	env.cl.c = cluster.New(env.system, cfg)
 	env.system.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {

@@ -321,6 +321,31 @@ func TestClusterMemberJoinMovesGrains(t *testing.T) {
 	}
 }
 
+// TestClusterAnswersOlderMembersActivationRequests asks a member for an
+// activation the way a member of the version before does (Proto.Actor's
+// disthash, by its actor's name, over remoting): the grain is activated
+// there and works.
+func TestClusterAnswersOlderMembersActivationRequests(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	a, b := tc.members[0], tc.members[1]
+	user := "old0"
+	for i := 1; ownerOf(user, *b.env.cl.place.members.Load()) != b.env.member; i++ {
+		user = fmt.Sprintf("old%d", i) // one that b owns: then both ways agree
+	}
+	req := &cluster.ActivationRequest{ClusterIdentity: cluster.NewClusterIdentity(user, userKind)}
+	res, err := a.root.RequestFuture(actor.NewPID(b.env.member, disthashActivator), req, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := res.(*cluster.ActivationResponse).GetPid()
+	if pid == nil || pid.Address != b.env.member {
+		t.Fatalf("activation answered %v, want a grain on %s", res, b.env.member)
+	}
+	if got := a.env.cl.place.Get(cluster.NewClusterIdentity(user, userKind)); !got.Equal(pid) {
+		t.Fatalf("placement gives %v, not the grain activated the old way (%v)", got, pid)
+	}
+}
+
 // TestClusterMemberCrash kills a member without a word: its users, whose
 // connections died with it, go offline on the others (no ghosts), and
 // users connected elsewhere keep working.

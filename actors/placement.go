@@ -28,8 +28,14 @@ import (
 //     6091–6093 on one host) got half and a quarter each of all users.
 //
 // Here a grain is spawned from one shared Props; its identity is read back
-// from its own name, and the member's table holds only its PID. All
-// members must place alike: a cluster runs one version of this code.
+// from its own name, and the member's table holds only its PID.
+//
+// Members that place alike advertise placementKind. While a cluster is
+// upgraded from a version that used disthash, placement leaves the members
+// without it out, and answers their activation requests under disthash's
+// actor name: each side then places over its own members, so a user may
+// have one grain on each side until the upgrade completes (which the
+// grains' re-registration tolerates), but no request is lost.
 type placement struct {
 	env     *env
 	system  *actor.ActorSystem
@@ -40,6 +46,8 @@ type placement struct {
 
 	members atomic.Pointer[[]memberHash] // the cluster's members, as placement sees them
 	pid     *actor.PID                   // this member's placement actor
+	compat  *actor.PID                   // the same, under disthash's name
+	older   map[string]bool              // members seen placing the old way (warned once each)
 	sub     *eventstream.Subscription
 
 	mu     sync.Mutex
@@ -51,6 +59,14 @@ type placement struct {
 // placementName is the placement actor's name on every member: the others
 // ask it for activations by name.
 const placementName = "placement"
+
+// placementKind is the cluster kind a member advertises when it places
+// grains with this code; no grain of it is ever activated.
+const placementKind = "presenced.placement.v1"
+
+// disthashActivator is the name under which Proto.Actor's disthash asks a
+// member for activations: members of an older version still ask it.
+const disthashActivator = "partition-activator"
 
 // grainPrefix starts the name of every grain; the identity follows, then
 // '$' and a sequence number.
@@ -82,6 +98,9 @@ func (p *placement) Setup(c *cluster.Cluster, _ []string, _ bool) {
 		panic(err) // a second placement on one system: a programming error
 	}
 	p.pid = pid
+	if p.compat, err = p.system.Root.SpawnNamed(actor.PropsFromFunc(p.receive), disthashActivator); err != nil {
+		panic(err)
+	}
 	p.sub = p.system.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {
 			p.topology(t)
@@ -115,6 +134,7 @@ func (p *placement) Shutdown() {
 		}
 	}
 	_ = p.system.Root.PoisonFuture(p.pid).Wait()
+	_ = p.system.Root.PoisonFuture(p.compat).Wait()
 }
 
 // Get implements cluster.IdentityLookup: the PID of the identity's grain,
@@ -227,12 +247,39 @@ type rebalance struct{ members []memberHash }
 // topology runs on Proto.Actor's event stream: it records the members and
 // leaves the scan of the grains to the placement actor.
 func (p *placement) topology(t *cluster.ClusterTopology) {
-	members := make([]memberHash, len(t.Members))
-	for i, m := range t.Members {
-		members[i] = memberHash{addr: m.Address(), hash: fnv64a(m.Address())}
+	members, older := placing(t.Members)
+	for _, addr := range older {
+		p.olderMember(addr)
 	}
 	p.members.Store(&members)
 	p.system.Root.Send(p.pid, &rebalance{members: members})
+}
+
+// placing splits a topology's members into those that place grains with
+// this code and the addresses of the others.
+func placing(all []*cluster.Member) (members []memberHash, older []string) {
+	for _, m := range all {
+		if !m.HasKind(placementKind) {
+			older = append(older, m.Address())
+			continue
+		}
+		members = append(members, memberHash{addr: m.Address(), hash: fnv64a(m.Address())})
+	}
+	return members, older
+}
+
+// olderMember warns, once per member, of a member that places grains the
+// old way. Only the event stream's goroutine calls it.
+func (p *placement) olderMember(addr string) {
+	if p.older[addr] {
+		return
+	}
+	if p.older == nil {
+		p.older = make(map[string]bool)
+	}
+	p.older[addr] = true
+	p.env.log.Warn("a cluster member runs an older presenced that places grains differently; "+
+		"users may have a grain on each version until every member runs this one", "member", addr)
 }
 
 func (p *placement) rebalance(c actor.Context, members []memberHash) {

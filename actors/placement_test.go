@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
 	"testing"
 )
 
@@ -65,5 +66,22 @@ func TestPlacementReadsTheIdentityBackFromTheGrainsName(t *testing.T) {
 		if got := identityOf(actor.NewPID("m", name)); got != id {
 			t.Errorf("identityOf(%q) = %q, want %q", name, got, id)
 		}
+	}
+}
+
+// While a cluster is upgraded, members of the version before (which
+// advertise no placement kind) are left out of placement, so that no
+// activation is asked of a member that would not answer it.
+func TestPlacementLeavesOlderMembersOut(t *testing.T) {
+	members, older := placing([]*cluster.Member{
+		{Host: "10.0.0.5", Port: 6000, Kinds: []string{userKind, placementKind}},
+		{Host: "10.0.0.6", Port: 6000, Kinds: []string{userKind}},
+		{Host: "10.0.0.7", Port: 6000, Kinds: []string{placementKind, userKind}},
+	})
+	if len(members) != 2 || members[0].addr != "10.0.0.5:6000" || members[1].addr != "10.0.0.7:6000" {
+		t.Errorf("placing over %v, want 10.0.0.5:6000 and 10.0.0.7:6000", members)
+	}
+	if len(older) != 1 || older[0] != "10.0.0.6:6000" {
+		t.Errorf("older members %v, want [10.0.0.6:6000]", older)
 	}
 }
