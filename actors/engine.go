@@ -139,7 +139,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	stop(e.env.users)
 	stop(e.env.registry)
-	if _, derr := e.ask(ctx, e.env.persist, &drainReq{}); derr != nil {
+	// The drain may take the whole shutdown budget, not one ask's timeout:
+	// a slow store still holds acknowledged work's records (last seen).
+	if _, derr := e.askWithin(ctx, e.env.persist, &drainReq{}); derr != nil {
 		err = errors.Join(err, fmt.Errorf("draining store writes: %w", derr))
 	}
 	stop(e.env.persist)
@@ -164,6 +166,18 @@ func (e *Engine) ask(ctx context.Context, pid *actor.PID, msg any) (any, error) 
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
+	return e.askFor(pid, msg, timeout)
+}
+
+// askWithin is ask bounded by ctx alone when it has a deadline.
+func (e *Engine) askWithin(ctx context.Context, pid *actor.PID, msg any) (any, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		return e.askFor(pid, msg, time.Until(dl))
+	}
+	return e.ask(ctx, pid, msg)
+}
+
+func (e *Engine) askFor(pid *actor.PID, msg any, timeout time.Duration) (any, error) {
 	if timeout <= 0 {
 		return nil, messages.Errorf(messages.CodeUnavailable, "request timed out")
 	}

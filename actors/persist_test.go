@@ -135,3 +135,52 @@ func TestParallelCommitsKeepEachConversationInOrder(t *testing.T) {
 		}
 	}
 }
+
+// slowUsersStore holds its first write of user records until released: a
+// disk slower than one ask's timeout.
+type slowUsersStore struct {
+	*memstore.Store
+	once    sync.Once
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *slowUsersStore) SaveUsers(ctx context.Context, users []messages.UserSeen) error {
+	first := false
+	s.once.Do(func() { first = true; close(s.started) })
+	if first {
+		<-s.release
+	}
+	return s.Store.SaveUsers(ctx, users)
+}
+
+// Shutdown drains store writes for as long as its context allows, not one
+// ask's timeout: a user's last seen queued behind a slow write is stored,
+// and the shutdown reports no error.
+func TestShutdownDrainsSlowWritesWithinItsBudget(t *testing.T) {
+	store := &slowUsersStore{Store: memstore.New(), started: make(chan struct{}), release: make(chan struct{})}
+	const ask = 20 * time.Millisecond
+	e, err := New(Options{Store: store, Clock: clocktest.New(t0), AskTimeout: ask})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newLiveProbe()
+	if p.sess, err = e.Connect(context.Background(), "alice", client, p); err != nil {
+		t.Fatal(err)
+	}
+	<-store.started // alice's role is being written, and held
+	release := time.AfterFunc(10*ask, func() { close(store.release) })
+	defer release.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	recs, err := store.Users(context.Background(), []string{"alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs["alice"].LastSeen.IsZero() {
+		t.Fatalf("alice's last seen, queued behind a slow write, was never stored: %+v", recs["alice"])
+	}
+}
