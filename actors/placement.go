@@ -113,21 +113,15 @@ func (p *placement) Setup(c *cluster.Cluster, _ []string, _ bool) {
 // Proto.Actor calls it twice.
 func (p *placement) Shutdown() {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	closed := p.closed
+	p.closed = true
+	p.mu.Unlock()
+	if closed {
 		return
 	}
-	p.closed = true
-	pids := make([]*actor.PID, 0, len(p.active))
-	for _, pid := range p.active {
-		pids = append(pids, pid)
-	}
-	p.mu.Unlock()
 	p.system.EventStream.Unsubscribe(p.sub)
-	futures := make([]*actor.Future, len(pids))
-	for i, pid := range pids {
-		futures[i] = p.system.Root.PoisonFuture(pid)
-	}
+	var futures []*actor.Future
+	p.each(func(pid *actor.PID) { futures = append(futures, p.system.Root.PoisonFuture(pid)) })
 	for _, f := range futures {
 		if err := f.Wait(); err != nil {
 			p.env.log.Warn("stopping a grain", "err", err)
