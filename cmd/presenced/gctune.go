@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"time"
 )
 
@@ -12,27 +13,52 @@ import (
 // that lives for hours: at 19,000 idle connections Go's default (100) let
 // each carry about 5 KiB of garbage, as much as the connection itself;
 // while with few connections and many messages a small percentage makes
-// the collector run all the time. So the headroom is kept at a fixed
-// amount, gcHeadroom, within [gcMinPercent, gcMaxPercent] (Go's default)
-// of the live heap, re-read every gcTuneEvery. 16 MiB, not 32: at 10,000
-// idle connections (~55 MiB live) 32 MiB of headroom was a third of each
-// connection's share of memory. GOGC in the environment turns this off.
+// the collector run all the time. So the headroom over the live heap is
+// sized by how fast the server allocates: what it allocates in gcSpacing,
+// within [gcMinHeadroom, gcMaxHeadroom] and GOGC ≤ gcMaxPercent (Go's
+// default). GOGC stays ≥ gcIdlePercent, so that each collection, which
+// costs in proportion to the live heap, comes after allocating as much in
+// proportion; at the full headroom (busy), ≥ gcMinPercent. Idle
+// connections allocate little (heartbeats): at 10,000 of them the
+// collector runs every few seconds with 5 MiB of headroom instead of 16
+// (a sixth of each connection's share of memory), and a burst of work
+// gets its 16 MiB within a second. The rate is the highest of the last
+// gcRateWindow seconds, so that a lull between bursts does not shrink the
+// headroom. GOGC in the environment turns this off.
 const (
-	gcHeadroom   = 16 << 20
-	gcMinPercent = 25
-	gcMaxPercent = 100
-	gcTuneEvery  = time.Second
+	gcMinHeadroom = 4 << 20
+	gcMaxHeadroom = 16 << 20
+	gcSpacing     = 2 * time.Second
+	gcMinPercent  = 25
+	gcIdlePercent = 10
+	gcMaxPercent  = 100
+	gcTuneEvery   = time.Second
+	gcRateWindow  = 30
 )
 
 // tuneGC runs until ctx ends.
 func tuneGC(ctx context.Context) {
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
 	set := -1
+	var rates []uint64 // bytes allocated in each of the last seconds
+	var allocated uint64
 	tick := time.NewTicker(gcTuneEvery)
 	defer tick.Stop()
 	for {
 		metrics.Read(sample)
-		if pct := gcPercentFor(sample[0].Value.Uint64()); pct != set {
+		total := sample[1].Value.Uint64()
+		if allocated > 0 {
+			rates = append(rates, uint64(float64(total-allocated)/gcTuneEvery.Seconds()))
+			if len(rates) > gcRateWindow {
+				rates = rates[1:]
+			}
+		}
+		allocated = total
+		rate := uint64(gcMaxHeadroom) // until measured: as busy as can be
+		if len(rates) > 0 {
+			rate = slices.Max(rates)
+		}
+		if pct := gcPercentFor(sample[0].Value.Uint64(), rate); pct != set {
 			debug.SetGCPercent(pct)
 			set = pct
 		}
@@ -44,10 +70,16 @@ func tuneGC(ctx context.Context) {
 	}
 }
 
-// gcPercentFor is the GOGC that gives a live heap gcHeadroom to grow.
-func gcPercentFor(live uint64) int {
+// gcPercentFor is the GOGC that gives a live heap the headroom its
+// allocation rate (bytes per second) needs.
+func gcPercentFor(live, rate uint64) int {
 	if live == 0 {
 		return gcMaxPercent
 	}
-	return int(min(max(gcHeadroom*100/live, gcMinPercent), gcMaxPercent))
+	headroom := min(max(rate*uint64(gcSpacing/time.Second), gcMinHeadroom), gcMaxHeadroom)
+	floor := uint64(gcIdlePercent)
+	if headroom == gcMaxHeadroom {
+		floor = gcMinPercent
+	}
+	return int(min(max(headroom*100/live, floor), gcMaxPercent))
 }

@@ -2,19 +2,25 @@ package main
 
 import "testing"
 
-func TestGCPercentKeepsAFixedHeadroom(t *testing.T) {
+func TestGCPercentGivesTheHeadroomTheAllocationRateNeeds(t *testing.T) {
+	const busy, idle = 50 << 20, 500 << 10 // bytes allocated per second
 	for _, tc := range []struct {
-		live uint64
-		want int
+		live, rate uint64
+		want       int
 	}{
-		{0, gcMaxPercent},
-		{4 << 20, gcMaxPercent}, // few connections: Go's default
-		{32 << 20, 50},          // 16 MiB over 32 MiB live
-		{48 << 20, 33},
-		{400 << 20, gcMinPercent}, // many connections: little garbage each
+		{0, busy, gcMaxPercent},
+		{4 << 20, busy, gcMaxPercent}, // few connections: Go's default
+		{32 << 20, busy, 50},          // 16 MiB over 32 MiB live
+		{48 << 20, busy, 33},
+		{400 << 20, busy, gcMinPercent}, // many connections, busy: GOGC ≥ 25
+		{4 << 20, idle, gcMaxPercent},
+		{32 << 20, idle, 12},             // idle: 4 MiB over 32 MiB live
+		{50 << 20, idle, gcIdlePercent},  // idle: 5 MiB, not 4, over 50 MiB live
+		{400 << 20, idle, gcIdlePercent}, // idle, many connections
+		{50 << 20, 4 << 20, 16},          // in between: 2 s of allocation, 8 MiB
 	} {
-		if got := gcPercentFor(tc.live); got != tc.want {
-			t.Errorf("live %d MiB: GOGC %d, want %d", tc.live>>20, got, tc.want)
+		if got := gcPercentFor(tc.live, tc.rate); got != tc.want {
+			t.Errorf("live %d MiB, %d KiB/s allocated: GOGC %d, want %d", tc.live>>20, tc.rate>>10, got, tc.want)
 		}
 	}
 }
