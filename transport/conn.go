@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"net"
 	"sync"
@@ -444,10 +445,32 @@ func (c *conn) pong(ws *websocket.Conn, payload []byte) {
 	_ = ws.WriteControl(websocket.PongMessage, payload, time.Now().Add(c.srv.opts.WriteTimeout))
 }
 
+// frameBuffers hold a message while it is handled. gorilla's ReadMessage
+// reads each into a fresh buffer of at least 512 bytes: a fifth of what an
+// idle server allocated (its heartbeats), and so of its collections.
+var frameBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledFrame bounds a buffer kept for reuse: frames are small, and one
+// large one should not pin its buffer for good.
+const maxPooledFrame = 8 << 10
+
 // readOne reads and handles one message; false when the connection ended.
+// Nothing handling a frame keeps it (decoding copies what it needs), so its
+// buffer is reused.
 func (c *conn) readOne(ws *websocket.Conn) bool {
-	typ, frame, err := ws.ReadMessage()
+	typ, r, err := ws.NextReader()
 	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	buf := frameBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledFrame {
+			buf.Reset()
+			frameBuffers.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(r); err != nil {
 		c.readFailed(err)
 		return false
 	}
@@ -460,7 +483,7 @@ func (c *conn) readOne(ws *websocket.Conn) bool {
 		c.Close(websocket.CloseUnsupportedData, "binary frames are not supported")
 		return true
 	}
-	c.admit(frame)
+	c.admit(buf.Bytes())
 	return true
 }
 
