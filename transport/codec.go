@@ -61,6 +61,9 @@ type envelope struct {
 // decode returns the command of a frame and its ref. On error the ref is
 // returned too when the frame had a valid one, so the error frame carries it.
 func (d *decoder) decode(frame []byte) (cmd any, typ, ref string, err *messages.Error) {
+	if isPlainHeartbeat(frame) {
+		return cmdHeartbeat{}, messages.TypeHeartbeat, "", nil
+	}
 	trimmed := bytes.TrimLeft(frame, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, "", "", messages.Errorf(messages.CodeBadJSON, "a frame must be one JSON object")
@@ -87,6 +90,24 @@ func (d *decoder) decode(frame []byte) (cmd any, typ, ref string, err *messages.
 	}
 	cmd, err = d.command(typ, data)
 	return cmd, typ, ref, err
+}
+
+// plainHeartbeats are heartbeats as clients usually write them, compact
+// and without a ref. They are most of an idle server's frames, and
+// encoding/json took a third of what such a server allocated to decode
+// them; any other spelling takes the general path, to the same result.
+var plainHeartbeats = [][]byte{
+	[]byte(`{"type":"heartbeat"}`),
+	[]byte(`{"type":"heartbeat","data":{}}`),
+}
+
+func isPlainHeartbeat(frame []byte) bool {
+	for _, hb := range plainHeartbeats {
+		if bytes.Equal(frame, hb) {
+			return true
+		}
+	}
+	return false
 }
 
 func decodeRef(raw json.RawMessage) (string, *messages.Error) {

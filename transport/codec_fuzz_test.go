@@ -54,3 +54,23 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+// The heartbeats decoded without encoding/json decode exactly as the same
+// frame spelled otherwise, which takes the general path.
+func TestPlainHeartbeatsDecodeLikeAnyOtherSpelling(t *testing.T) {
+	d := &decoder{maxMessageBytes: 4096, maxSubscriptions: 1000}
+	for _, hb := range plainHeartbeats {
+		if !isPlainHeartbeat(hb) {
+			t.Fatalf("%s not taken as a plain heartbeat", hb)
+		}
+		spaced := append([]byte(" "), hb...)
+		if isPlainHeartbeat(spaced) {
+			t.Fatalf("%q taken as a plain heartbeat", spaced)
+		}
+		cmd, typ, ref, err := d.decode(hb)
+		cmd2, typ2, ref2, err2 := d.decode(spaced)
+		if err != nil || err2 != nil || cmd != cmd2 || typ != typ2 || ref != ref2 {
+			t.Errorf("%s: (%v, %q, %q, %v), spelled otherwise (%v, %q, %q, %v)", hb, cmd, typ, ref, err, cmd2, typ2, ref2, err2)
+		}
+	}
+}
