@@ -84,7 +84,7 @@ func (env *env) startCluster(o ClusterOptions) (err error) {
 	// adds Proto.Actor's own middleware to its copy, which nothing spawns.
 	grain := actor.PropsFromProducer(func() actor.Actor { return &grainActor{env: env} },
 		actor.WithMailbox(actor.UnboundedLockfree()), actor.WithDispatcher(env.dispatcher()))
-	env.cl.place = newPlacement(env, userKind, grain, o.CallTimeout)
+	env.cl.place = newPlacement(env, grain)
 	cfg := cluster.Configure(o.Name, o.Provider, env.cl.place, remote.Configure(o.Host, o.Port, ropts...),
 		cluster.WithKinds(cluster.NewKind(userKind, grain), cluster.NewKind(placementKind, grain)),
 		cluster.WithRequestTimeout(o.CallTimeout))

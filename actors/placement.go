@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
@@ -37,12 +36,9 @@ import (
 // have one grain on each side until the upgrade completes (which the
 // grains' re-registration tolerates), but no request is lost.
 type placement struct {
-	env     *env
-	system  *actor.ActorSystem
-	cl      *cluster.Cluster
-	kind    string
-	props   *actor.Props
-	timeout time.Duration
+	env   *env
+	cl    *cluster.Cluster
+	props *actor.Props
 
 	members atomic.Pointer[[]memberHash] // the cluster's members, as placement sees them
 	pid     *actor.PID                   // this member's placement actor
@@ -79,12 +75,12 @@ type memberHash struct {
 
 var _ cluster.IdentityLookup = (*placement)(nil)
 
-// newPlacement places grains of one kind, spawned from props as they are
-// (not the copy cluster.NewKind makes, whose middleware expects Proto.Actor's
-// lookup to have set the identity): a grain reads its identity from its
-// name (identityOf).
-func newPlacement(env *env, kind string, props *actor.Props, timeout time.Duration) *placement {
-	p := &placement{env: env, kind: kind, props: props, timeout: timeout, active: make(map[string]*actor.PID)}
+// newPlacement places user grains, spawned from props as they are (not the
+// copy cluster.NewKind makes, whose middleware expects Proto.Actor's lookup
+// to have set the identity): a grain reads its identity from its name
+// (identityOf).
+func newPlacement(env *env, props *actor.Props) *placement {
+	p := &placement{env: env, props: props, active: make(map[string]*actor.PID)}
 	p.members.Store(&[]memberHash{})
 	return p
 }
@@ -92,16 +88,16 @@ func newPlacement(env *env, kind string, props *actor.Props, timeout time.Durati
 // Setup implements cluster.IdentityLookup; Proto.Actor calls it when the
 // member starts, before it joins.
 func (p *placement) Setup(c *cluster.Cluster, _ []string, _ bool) {
-	p.cl, p.system = c, c.ActorSystem
-	pid, err := p.system.Root.SpawnNamed(actor.PropsFromFunc(p.receive), placementName)
+	p.cl = c
+	pid, err := p.env.system.Root.SpawnNamed(actor.PropsFromFunc(p.receive), placementName)
 	if err != nil {
 		panic(err) // a second placement on one system: a programming error
 	}
 	p.pid = pid
-	if p.compat, err = p.system.Root.SpawnNamed(actor.PropsFromFunc(p.receive), disthashActivator); err != nil {
+	if p.compat, err = p.env.system.Root.SpawnNamed(actor.PropsFromFunc(p.receive), disthashActivator); err != nil {
 		panic(err)
 	}
-	p.sub = p.system.EventStream.Subscribe(func(evt any) {
+	p.sub = p.env.system.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {
 			p.topology(t)
 		}
@@ -119,16 +115,16 @@ func (p *placement) Shutdown() {
 	if closed {
 		return
 	}
-	p.system.EventStream.Unsubscribe(p.sub)
+	p.env.system.EventStream.Unsubscribe(p.sub)
 	var futures []*actor.Future
-	p.each(func(pid *actor.PID) { futures = append(futures, p.system.Root.PoisonFuture(pid)) })
+	p.each(func(pid *actor.PID) { futures = append(futures, p.env.system.Root.PoisonFuture(pid)) })
 	for _, f := range futures {
 		if err := f.Wait(); err != nil {
 			p.env.log.Warn("stopping a grain", "err", err)
 		}
 	}
-	_ = p.system.Root.PoisonFuture(p.pid).Wait()
-	_ = p.system.Root.PoisonFuture(p.compat).Wait()
+	_ = p.env.system.Root.PoisonFuture(p.pid).Wait()
+	_ = p.env.system.Root.PoisonFuture(p.compat).Wait()
 }
 
 // Get implements cluster.IdentityLookup: the PID of the identity's grain,
@@ -139,11 +135,11 @@ func (p *placement) Get(ci *cluster.ClusterIdentity) *actor.PID {
 	switch owner {
 	case "":
 		return nil // no topology yet
-	case p.system.Address():
+	case p.env.system.Address():
 		return p.activate(ci.Kind, ci.Identity)
 	}
 	req := &cluster.ActivationRequest{ClusterIdentity: ci}
-	res, err := p.system.Root.RequestFuture(actor.NewPID(owner, placementName), req, p.timeout).Result()
+	res, err := p.env.system.Root.RequestFuture(actor.NewPID(owner, placementName), req, p.env.cl.opts.CallTimeout).Result()
 	if err != nil {
 		return nil
 	}
@@ -160,7 +156,7 @@ func (p *placement) RemovePid(*cluster.ClusterIdentity, *actor.PID) {}
 // activate returns the identity's activation on this member, spawning it
 // if there is none.
 func (p *placement) activate(kind, id string) *actor.PID {
-	if kind != p.kind {
+	if kind != userKind {
 		return nil
 	}
 	p.mu.Lock()
@@ -173,7 +169,7 @@ func (p *placement) activate(kind, id string) *actor.PID {
 	}
 	p.seq++
 	name := grainPrefix + id + "$" + strconv.FormatUint(p.seq, 36)
-	pid, err := p.system.Root.SpawnNamed(p.props, name)
+	pid, err := p.env.system.Root.SpawnNamed(p.props, name)
 	if err != nil {
 		p.env.log.Warn("activating a grain", "identity", id, "err", err)
 		return nil
@@ -193,7 +189,7 @@ func (p *placement) stopped(pid *actor.PID) {
 		p.env.metrics.usersOnline.Set(float64(len(p.active)))
 	}
 	p.mu.Unlock()
-	p.cl.PidCache.RemoveByValue(id, p.kind, pid)
+	p.cl.PidCache.RemoveByValue(id, userKind, pid)
 }
 
 // identityOf reads a grain's identity back from its name.
@@ -246,7 +242,7 @@ func (p *placement) topology(t *cluster.ClusterTopology) {
 		p.olderMember(addr)
 	}
 	p.members.Store(&members)
-	p.system.Root.Send(p.pid, &rebalance{members: members})
+	p.env.system.Root.Send(p.pid, &rebalance{members: members})
 }
 
 // placing splits a topology's members into those that place grains with
@@ -277,7 +273,7 @@ func (p *placement) olderMember(addr string) {
 }
 
 func (p *placement) rebalance(c actor.Context, members []memberHash) {
-	self := p.system.Address()
+	self := p.env.system.Address()
 	var moved []*actor.PID
 	p.mu.Lock()
 	for id, pid := range p.active {

@@ -560,19 +560,14 @@ func TestMetricsAreServed(t *testing.T) {
 	s := start(t)
 	c, _ := s.dial("alice", "CLIENT")
 	c.Heartbeat()
-	resp, err := http.Get(s.http.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := s.metricsText()
 	for _, want := range []string{
 		"presenced_connections 1", `presenced_frames_in_total{type="heartbeat"} 1`,
 		`presenced_frames_out_total{type="presence:connected"} 1`, "presenced_users_online 1",
 		"presenced_presence_changes_total", `presenced_errors_total{code="bad_json"} 0`,
 		"presenced_presence_fanout_batch_users",
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
@@ -666,14 +661,9 @@ func TestSlowReaderIsClosedWithoutSlowingOthers(t *testing.T) {
 	}
 	s.waitConnections(1)
 	other.Heartbeat()
-	resp, err := http.Get(s.http.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(body), "presenced_slow_connections_closed_total 1") {
-		t.Fatalf("slow connection not counted:\n%s", grepLines(string(body), "slow"))
+	body := s.metricsText()
+	if !strings.Contains(body, "presenced_slow_connections_closed_total 1") {
+		t.Fatalf("slow connection not counted:\n%s", grepLines(body, "slow"))
 	}
 }
 
