@@ -1,15 +1,15 @@
 package actors
 
 import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
-	"context"
 	"github.com/presenced/presenced/messages"
-	"runtime"
-	"strconv"
-	"testing"
 )
 
 // BenchmarkHeapPerConnectedUser: what a connected user costs the actors'
