@@ -54,9 +54,9 @@ type conn struct {
 	writing     bool
 	closing     bool // Close was called: nothing more is queued
 	closeFrame  []byte
-	closed      bool // the socket is gone; implies closing
-	ready       chan struct{}
-	readyClosed bool
+	closed      bool           // the socket is gone; implies closing
+	ready       sync.WaitGroup // done when the first frame is queued, or there will be none
+	readyDone bool
 	progress    atomic.Int64 // unix ns of the writer's last completed write, or its start
 	unwritten   atomic.Int32 // frames queued, not yet handed to the socket
 	lastIn      atomic.Int64 // unix ns of the client's last frame or pong
@@ -75,11 +75,14 @@ type conn struct {
 }
 
 func newConn(srv *Server) *conn {
-	return &conn{
+	c := &conn{
 		srv:     srv,
-		ready:   make(chan struct{}),
 		limiter: rate.NewLimiter(rate.Limit(srv.opts.RatePerSecond), srv.opts.RateBurst),
 	}
+	// A WaitGroup rather than a channel: it lives inside the connection,
+	// where a channel would cost every connection another 96 bytes.
+	c.ready.Add(1)
+	return c
 }
 
 // Push implements actors.Conn: queue a frame without blocking. A connection
@@ -152,9 +155,9 @@ func (c *conn) Close(code int, reason string) {
 // readyLocked lets the reader start: the first frame is queued, or there
 // will be none.
 func (c *conn) readyLocked() {
-	if !c.readyClosed {
-		c.readyClosed = true
-		close(c.ready)
+	if !c.readyDone {
+		c.readyDone = true
+		c.ready.Done()
 	}
 }
 
@@ -294,7 +297,7 @@ func (c *conn) run(ws *websocket.Conn, br *bufio.Reader) {
 	})
 	// presence:connected must be the first frame: answers to what the
 	// client sends (heartbeat:ack, errors) wait until it is queued.
-	<-c.ready
+	c.ready.Wait()
 	c.lastIn.Store(time.Now().UnixNano())
 	c.srv.pings.add(c)
 	if c.polled(ws, br) {
