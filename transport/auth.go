@@ -131,7 +131,9 @@ func (a *authenticator) identify(r *http.Request) (Identity, *messages.Error) {
 	var id Identity
 	if a.mode == AuthDev {
 		q := r.URL.Query()
-		id = Identity{UserID: q.Get("user"), Role: q.Get("role")}
+		// Cloned: unescaped as it is, the id would point into the request
+		// line and keep all of it for the connection's life.
+		id = Identity{UserID: strings.Clone(q.Get("user")), Role: q.Get("role")}
 	} else {
 		tok := bearer(r)
 		if tok == "" {
