@@ -47,19 +47,19 @@ type conn struct {
 	srv  *Server
 	sess *actors.Session
 
-	mu          sync.Mutex
-	ws          *websocket.Conn // nil until the upgrade completes
-	queue       []queued
-	spare       []queued
-	writing     bool
-	closing     bool // Close was called: nothing more is queued
-	closeFrame  []byte
-	closed      bool           // the socket is gone; implies closing
-	ready       sync.WaitGroup // done when the first frame is queued, or there will be none
-	readyDone bool
-	progress    atomic.Int64 // unix ns of the writer's last completed write, or its start
-	unwritten   atomic.Int32 // frames queued, not yet handed to the socket
-	lastIn      atomic.Int64 // unix ns of the client's last frame or pong
+	mu         sync.Mutex
+	ws         *websocket.Conn // nil until the upgrade completes
+	queue      []queued
+	spare      []queued
+	writing    bool
+	closing    bool // Close was called: nothing more is queued
+	closeFrame []byte
+	closed     bool           // the socket is gone; implies closing
+	ready      sync.WaitGroup // done when the first frame is queued, or there will be none
+	readyDone  bool
+	progress   atomic.Int64 // unix ns of the writer's last completed write, or its start
+	unwritten  atomic.Int32 // frames queued, not yet handed to the socket
+	lastIn     atomic.Int64 // unix ns of the client's last frame or pong
 
 	limiter *rate.Limiter
 	strikes *rate.Limiter
