@@ -150,7 +150,7 @@ func (p *placement) Get(ci *cluster.ClusterIdentity) *actor.PID {
 }
 
 // RemovePid implements cluster.IdentityLookup. Nothing calls it: a grain
-// leaves the table when it stops (grainMiddleware).
+// leaves the table when it stops (stopped).
 func (p *placement) RemovePid(*cluster.ClusterIdentity, *actor.PID) {}
 
 // activate returns the identity's activation on this member, spawning it

@@ -2,9 +2,10 @@ package actors
 
 import (
 	"fmt"
+	"testing"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
-	"testing"
 )
 
 func members(addrs ...string) []memberHash {

@@ -97,7 +97,7 @@ func gcPercentFor(live, rate uint64) int {
 	if live == 0 {
 		return gcMaxPercent
 	}
-	headroom := min(max(rate*uint64(gcSpacing/time.Second), gcMinHeadroom), gcMaxHeadroom)
+	headroom := min(max(perSpacing(rate), gcMinHeadroom), gcMaxHeadroom)
 	floor := uint64(gcIdlePercent)
 	if headroom == gcMaxHeadroom {
 		floor = gcMinPercent
@@ -110,5 +110,8 @@ func gcPercentFor(live, rate uint64) int {
 // window, bytes per second) long enough that a burst is over, not paused;
 // since is the time since the last release.
 func shouldRelease(free, rate uint64, since time.Duration) bool {
-	return free >= gcReleaseMin && rate*uint64(gcSpacing/time.Second) <= gcMinHeadroom && since >= gcReleaseEvery
+	return free >= gcReleaseMin && perSpacing(rate) <= gcMinHeadroom && since >= gcReleaseEvery
 }
+
+// perSpacing is what a rate (bytes per second) allocates in gcSpacing.
+func perSpacing(rate uint64) uint64 { return rate * uint64(gcSpacing/time.Second) }
